@@ -1,0 +1,1 @@
+"""Voice acting studio: design, cast, direct, convert."""
