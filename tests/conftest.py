@@ -27,3 +27,21 @@ def shared_dir() -> pathlib.Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared reference data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def espeak(tmp_path_factory):
+    """Make real speech with Debian's espeak-ng: espeak(text, voice="en-us+m3") -> wav path (22.05 kHz mono)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (.ci/run installs it)")
+    out_dir = tmp_path_factory.mktemp("espeak")
+
+    def make(text: str, voice: str = "en-us+m3", name: str | None = None) -> pathlib.Path:
+        path = out_dir / (name or f"{abs(hash((text, voice)))}.wav")
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(path), text], check=True)
+        return path
+
+    return make

@@ -1,0 +1,157 @@
+"""Audio I/O for the whole studio: load anything, mono float32, resample, save peak-safe.
+
+One module so that every tab accepts the same formats and fails with the same
+clear words on a file that is not audio.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+PEAK = 0.99                    # never write above this, so no take clips
+REFERENCE_SR = 24000           # cast references are stored at the TTS rate
+REFERENCE_MIN_S = 3.0          # shorter references give unstable timbre
+REFERENCE_MAX_S = 30.0         # Seed-VC uses at most 25 s of the reference
+REFERENCE_RMS_DBFS = -20.0     # loudness every reference is normalised to
+MIN_SPEECH_S = 1.0             # a reference must contain at least this much detected speech
+TRIM_TOP_DB = 40.0             # silence threshold for trimming, below the peak
+OUTPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
+
+
+class AudioError(ValueError):
+    """Input audio the studio cannot use; the message is shown to the user as is."""
+
+
+def load_audio(source: str | Path | bytes, sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file (WAV/FLAC/OGG/MP3, or anything ffmpeg reads) to mono float32.
+
+    Returns (samples, sample_rate); resampled to `sr` when given.
+    """
+    name = "upload" if isinstance(source, bytes) else Path(source).name
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise AudioError(f"{name}: file not found")
+    try:
+        data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
+                             dtype="float32", always_2d=True)
+    except Exception:
+        data, rate = _load_with_ffmpeg(source, name)
+    if data.size == 0:
+        raise AudioError(f"{name}: the file contains no audio")
+    wave = data.mean(axis=1).astype(np.float32)
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"{name}: the audio contains invalid (NaN or infinite) samples")
+    if sr is not None and sr != rate:
+        wave, rate = resample(wave, rate, sr), sr
+    return wave, rate
+
+
+def _load_with_ffmpeg(source: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
+    """Formats libsndfile cannot read (M4A/AAC, webm) go through librosa's ffmpeg backend."""
+    import warnings
+
+    import librosa
+
+    if isinstance(source, bytes):
+        raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG or MP3)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wave, rate = librosa.load(str(source), sr=None, mono=False)
+    except Exception:
+        raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)") from None
+    return np.atleast_2d(wave).T.astype(np.float32), int(rate)
+
+
+def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """High-quality (soxr) resampling; a no-op when the rates match."""
+    if sr_in == sr_out:
+        return wave.astype(np.float32, copy=False)
+    import librosa
+
+    return librosa.resample(wave.astype(np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
+
+
+def peak_safe(wave: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """Scale down only if the loudest sample would clip."""
+    top = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return (wave * (peak / top)).astype(np.float32) if top > peak else wave.astype(np.float32)
+
+
+def save_audio(path: str | Path, wave: np.ndarray, sr: int) -> Path:
+    """Write peak-safe audio; the format follows the suffix (wav, flac, ogg, mp3)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in OUTPUT_FORMATS:
+        raise AudioError(f"output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subtype = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS", "mp3": "MPEG_LAYER_III"}[fmt]
+    sf.write(str(path), peak_safe(np.asarray(wave, dtype=np.float32)), sr, subtype=subtype)
+    return path
+
+
+def trim_silence(wave: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
+    """Cut leading and trailing silence (quieter than `top_db` below the peak)."""
+    import librosa
+
+    if not np.any(wave):
+        return wave[:0]
+    trimmed, _ = librosa.effects.trim(wave, top_db=top_db, frame_length=1024, hop_length=256)
+    return trimmed
+
+
+def speech_seconds(wave: np.ndarray, sr: int) -> float:
+    """Seconds of speech Silero VAD finds (its weights ship inside the package)."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    wave16 = resample(wave, sr, 16000)
+    stamps = get_speech_timestamps(torch.from_numpy(wave16), _silero(), sampling_rate=16000)
+    return sum(s["end"] - s["start"] for s in stamps) / 16000.0
+
+
+_SILERO = None
+
+
+def _silero():
+    global _SILERO
+    if _SILERO is None:
+        import torch
+
+        threads = torch.get_num_threads()  # importing silero_vad forces 1 thread process-wide
+        from silero_vad import load_silero_vad
+
+        _SILERO = load_silero_vad(onnx=True)
+        torch.set_num_threads(threads)
+    return _SILERO
+
+
+def normalise_loudness(wave: np.ndarray, target_dbfs: float = REFERENCE_RMS_DBFS) -> np.ndarray:
+    """Bring RMS to the target level, then keep the peak safe."""
+    rms = float(np.sqrt(np.mean(np.square(wave)))) if wave.size else 0.0
+    if rms <= 1e-8:
+        return wave
+    return peak_safe(wave * (10 ** (target_dbfs / 20) / rms))
+
+
+def prepare_reference(wave: np.ndarray, sr: int, check_speech: bool = True) -> np.ndarray:
+    """Validate and condition a voice reference: trimmed, 3-30 s, speech, 24 kHz, normalised.
+
+    Designed samples skip the speech check (they are the model's own output);
+    uploads must contain speech.
+    """
+    wave = trim_silence(np.asarray(wave, dtype=np.float32))
+    seconds = len(wave) / sr
+    if seconds == 0:
+        raise AudioError("reference is silent: upload a recording of someone speaking")
+    if seconds < REFERENCE_MIN_S:
+        raise AudioError(f"reference is {seconds:.1f} s after trimming silence; it needs at least "
+                         f"{REFERENCE_MIN_S:.0f} s of speech")
+    if seconds > REFERENCE_MAX_S:
+        raise AudioError(f"reference is {seconds:.1f} s after trimming silence; keep it under "
+                         f"{REFERENCE_MAX_S:.0f} s (cut the best part of the recording)")
+    if check_speech and speech_seconds(wave, sr) < MIN_SPEECH_S:
+        raise AudioError("no speech found in the reference: upload a recording of someone speaking")
+    return normalise_loudness(resample(wave, sr, REFERENCE_SR))

@@ -1,0 +1,168 @@
+"""The cast library: named reference voices kept under $STUDIO_HOME.
+
+Rows live in SQLite (library.db); each member's reference audio is a file named
+by a random id, never by the user's text. Audio is written to a temporary file
+and renamed into place before the row is committed, and deleted only after the
+row is gone, so a crash at any point leaves either the old state or the new one
+(at worst an orphan file, which is swept on the next start).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import unicodedata
+import uuid
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .audio import REFERENCE_SR, load_audio, save_audio
+
+MAX_NAME = 80
+MAX_DESCRIPTION = 1000
+ORIGINS = ("designed", "uploaded")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cast_members (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    language TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    audio_file TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+class LibraryError(ValueError):
+    """A library request that cannot be done; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class CastMember:
+    id: str
+    name: str
+    description: str
+    language: str
+    origin: str
+    audio_path: Path
+    created: float
+
+    def as_dict(self) -> dict:
+        """Plain values for the API: no paths leak to clients."""
+        return {"id": self.id, "name": self.name, "description": self.description, "language": self.language,
+                "origin": self.origin, "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))}
+
+
+def clean_name(name: str) -> str:
+    """Validate user text used as a display name (it is never used as a path)."""
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise LibraryError("give the cast member a name")
+    if len(name) > MAX_NAME:
+        raise LibraryError(f"name is {len(name)} characters; keep it under {MAX_NAME}")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise LibraryError("name contains control characters")
+    return name
+
+
+class Library:
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.audio_dir = self.home / "cast"
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.home / "library.db"
+        with self._db() as db:
+            db.executescript(SCHEMA)
+        self._sweep_orphans()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """One short transaction per call: committed on success, rolled back on error."""
+        with closing(sqlite3.connect(self.db_path, timeout=30)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            with db:
+                yield db
+
+    def _row(self, row: tuple) -> CastMember:
+        id_, name, _key, description, language, origin, audio_file, created = row
+        return CastMember(id_, name, description, language, origin, self.audio_dir / audio_file, created)
+
+    def _sweep_orphans(self) -> None:
+        with self._db() as db:
+            kept = {r[0] for r in db.execute("SELECT audio_file FROM cast_members")}
+        for f in self.audio_dir.iterdir():
+            if f.name not in kept and f.suffix == ".wav":
+                f.unlink(missing_ok=True)
+
+    def add(self, name: str, wave: np.ndarray, sr: int, description: str = "", language: str = "auto",
+            origin: str = "designed") -> CastMember:
+        """Store a reference voice; `wave` must already be a conditioned reference (see audio.prepare_reference)."""
+        name = clean_name(name)
+        description = str(description or "").strip()
+        if len(description) > MAX_DESCRIPTION:
+            raise LibraryError(f"description is {len(description)} characters; keep it under {MAX_DESCRIPTION}")
+        if origin not in ORIGINS:
+            raise LibraryError(f"origin must be one of {', '.join(ORIGINS)}")
+        if sr != REFERENCE_SR:
+            raise LibraryError(f"reference audio must be {REFERENCE_SR} Hz")
+        member_id = uuid.uuid4().hex
+        final = self.audio_dir / f"{member_id}.wav"
+        partial = self.audio_dir / f"{member_id}.partial.wav"
+        save_audio(partial, wave, sr)
+        os.replace(partial, final)
+        try:
+            with self._db() as db:
+                db.execute("INSERT INTO cast_members VALUES (?,?,?,?,?,?,?,?)",
+                           (member_id, name, name.casefold(), description, str(language), origin, final.name,
+                            time.time()))
+        except sqlite3.IntegrityError:
+            final.unlink(missing_ok=True)
+            raise LibraryError(f"a cast member named {name!r} already exists; pick another name") from None
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        return self.get(member_id)
+
+    def list(self) -> list[CastMember]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM cast_members ORDER BY created DESC").fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, id_or_name: str) -> CastMember:
+        """Find a member by id or (case-insensitive) name."""
+        key = str(id_or_name or "").strip()
+        with self._db() as db:
+            row = db.execute("SELECT * FROM cast_members WHERE id = ? OR name_key = ?",
+                             (key, " ".join(key.split()).casefold())).fetchone()
+        if row is None:
+            raise LibraryError(f"no cast member named {key!r}")
+        return self._row(row)
+
+    def rename(self, id_or_name: str, new_name: str) -> CastMember:
+        member = self.get(id_or_name)
+        new_name = clean_name(new_name)
+        try:
+            with self._db() as db:
+                db.execute("UPDATE cast_members SET name = ?, name_key = ? WHERE id = ?",
+                           (new_name, new_name.casefold(), member.id))
+        except sqlite3.IntegrityError:
+            raise LibraryError(f"a cast member named {new_name!r} already exists; pick another name") from None
+        return self.get(member.id)
+
+    def delete(self, id_or_name: str) -> None:
+        member = self.get(id_or_name)
+        with self._db() as db:
+            db.execute("DELETE FROM cast_members WHERE id = ?", (member.id,))
+        member.audio_path.unlink(missing_ok=True)
+
+    def reference(self, id_or_name: str) -> tuple[np.ndarray, int]:
+        """The member's reference audio (mono float32 at REFERENCE_SR)."""
+        return load_audio(self.get(id_or_name).audio_path)

@@ -1,0 +1,148 @@
+"""Studio settings: configs/studio.yaml overridden by environment variables.
+
+Every setting is validated once at start-up so a typo in an env var stops the
+studio with one clear line instead of a traceback in the middle of a take.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "studio.yaml"
+QUANTIZE_CHOICES = ("none", "int8")
+
+
+class SettingsError(ValueError):
+    """An invalid setting; the message is one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    tts_device: str
+    vc_device: str
+    se_device: str
+    tts_quantize: str
+    default_diff_steps: int
+    emb_cache_size: int
+    host: str
+    port: int
+    auth: tuple[tuple[str, str], ...]
+    max_file_size: str
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+# env var -> dotted key in studio.yaml
+ENV_KEYS = {
+    "STUDIO_HOME": "home",
+    "TTS_DEVICE": "devices.tts",
+    "VC_DEVICE": "devices.vc",
+    "SE_DEVICE": "devices.se",
+    "TTS_QUANTIZE": "tts.quantize",
+    "DEFAULT_DIFF_STEPS": "vc.default_diff_steps",
+    "EMB_CACHE_SIZE": "vc.emb_cache_size",
+    "STUDIO_HOST": "server.host",
+    "STUDIO_PORT": "server.port",
+    "STUDIO_AUTH": "server.auth",
+    "STUDIO_MAX_FILE_SIZE": "server.max_file_size",
+    "STUDIO_SSL_CERTFILE": "server.ssl_certfile",
+    "STUDIO_SSL_KEYFILE": "server.ssl_keyfile",
+}
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_device(name: str, value: str) -> str:
+    """Return a torch device string, or raise if it cannot exist on this machine."""
+    value = value.strip().lower()
+    if value == "auto":
+        return "cuda:0" if _cuda_count() > 0 else "cpu"
+    if value == "cpu":
+        return "cpu"
+    if value == "cuda":
+        value = "cuda:0"
+    if value.startswith("cuda:") and value[5:].isdigit():
+        count = _cuda_count()
+        if int(value[5:]) >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise SettingsError(f"{name}={value}: this machine has {found}; use cpu or cuda:N with N < {max(count, 1)}")
+        return value
+    raise SettingsError(f"{name}={value!r}: expected cpu, cuda, cuda:N or auto")
+
+
+def _int(name: str, value, lo: int, hi: int) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a whole number from {lo} to {hi}") from None
+    if not lo <= number <= hi:
+        raise SettingsError(f"{name}={number}: expected a whole number from {lo} to {hi}")
+    return number
+
+
+def _auth(value) -> tuple[tuple[str, str], ...]:
+    if not value:
+        return ()
+    pairs = []
+    for item in str(value).split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise SettingsError("STUDIO_AUTH: expected user:password, several separated by commas")
+        pairs.append((user, password))
+    return tuple(pairs)
+
+
+def load_settings(config_path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the YAML, apply env overrides, validate, return frozen Settings."""
+    env = os.environ if env is None else env
+    cfg = OmegaConf.load(config_path or DEFAULT_CONFIG)
+    for var, key in ENV_KEYS.items():
+        if env.get(var, "") != "":
+            OmegaConf.update(cfg, key, env[var])
+
+    tts = check_device("TTS_DEVICE", str(cfg.devices.tts))
+    vc = check_device("VC_DEVICE", str(cfg.devices.vc)) if cfg.devices.vc else tts
+    se = check_device("SE_DEVICE", str(cfg.devices.se)) if cfg.devices.se else tts
+
+    quantize = str(cfg.tts.quantize).strip().lower()
+    if quantize not in QUANTIZE_CHOICES:
+        raise SettingsError(f"TTS_QUANTIZE={cfg.tts.quantize!r}: expected one of {', '.join(QUANTIZE_CHOICES)}")
+    if quantize == "int8" and tts == "cpu":
+        raise SettingsError("TTS_QUANTIZE=int8 needs a CUDA TTS_DEVICE (int8 on CPU is 20-50x slower); use none on cpu")
+
+    home = Path(str(cfg.home)).expanduser()
+    if not home.is_absolute():
+        home = (Path.cwd() / home).resolve()
+
+    certfile, keyfile = cfg.server.ssl_certfile, cfg.server.ssl_keyfile
+    if bool(certfile) != bool(keyfile):
+        raise SettingsError("STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE must be set together")
+
+    return Settings(
+        home=home,
+        tts_device=tts,
+        vc_device=vc,
+        se_device=se,
+        tts_quantize=quantize,
+        default_diff_steps=_int("DEFAULT_DIFF_STEPS", cfg.vc.default_diff_steps, 1, 200),
+        emb_cache_size=_int("EMB_CACHE_SIZE", cfg.vc.emb_cache_size, 0, 4096),
+        host=str(cfg.server.host),
+        port=_int("STUDIO_PORT", cfg.server.port, 1, 65535),
+        auth=_auth(cfg.server.auth),
+        max_file_size=str(cfg.server.max_file_size),
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+    )

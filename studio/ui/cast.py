@@ -1,0 +1,81 @@
+"""Cast tab: the library of reference voices — list, listen, rename, delete, upload."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..service import Studio
+from .common import LANGUAGES, user_errors
+
+COLUMNS = ["name", "description", "language", "origin", "created"]
+
+
+def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
+    """Build the tab; returns (table, picker, refresh) so other tabs can update them."""
+    with gr.Tab("Cast"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Cast members", elem_id="cast_table")
+            with gr.Column(scale=2):
+                picker = gr.Dropdown([], label="Cast member", elem_id="cast_picker", allow_custom_value=False)
+                preview = gr.Audio(label="Reference", type="filepath", interactive=False, buttons=["download"])
+                new_name = gr.Textbox(label="New name", elem_id="cast_new_name")
+                with gr.Row():
+                    rename = gr.Button("Rename", elem_id="cast_rename")
+                    delete = gr.Button("Delete", variant="stop", elem_id="cast_delete")
+        status = gr.Markdown(elem_id="cast_status")
+        with gr.Accordion("Add your own reference voice", open=False):
+            gr.Markdown("3-30 s of one person speaking, clean and close to the microphone. "
+                        "Silence is trimmed and loudness normalised.")
+            upload = gr.Audio(label="Recording", type="filepath", sources=["upload", "microphone"])
+            with gr.Row():
+                up_name = gr.Textbox(label="Name", elem_id="upload_name")
+                up_description = gr.Textbox(label="Description", elem_id="upload_description")
+                up_language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
+            add = gr.Button("Add to cast", variant="primary", elem_id="cast_add")
+
+        def refresh(selected: str | None = None):
+            members = studio.cast_list()
+            names = [m["name"] for m in members]
+            value = selected if selected in names else (names[0] if names else None)
+            return [[m[c] for c in COLUMNS] for m in members], gr.update(choices=names, value=value)
+
+        @user_errors
+        def listen(name):
+            return str(studio.library.get(name).audio_path) if name else None
+
+        @user_errors
+        def do_rename(name, new):
+            if not name:
+                raise gr.Error("pick a cast member first")
+            member = studio.cast_rename(name, new)
+            return f"Renamed to **{member['name']}**.", member["name"]
+
+        @user_errors
+        def cast_delete(name: str) -> str:
+            """Delete a cast member by name; returns a confirmation."""
+            if not name:
+                raise gr.Error("pick a cast member first")
+            studio.cast_delete(name)
+            return f"Deleted {name}."
+
+        @user_errors
+        def cast_upload(audio, name, description, language):
+            if not audio:
+                raise gr.Error("upload or record a reference first")
+            member = studio.cast_upload(audio, name, description, language)
+            return f"Added **{member.name}** to the cast."
+
+        @user_errors
+        def cast_list() -> list[dict]:
+            """Every cast member as plain values, newest first."""
+            return studio.cast_list()
+
+        picker.change(listen, picker, preview, api_visibility="private", queue=False)
+        rename.click(do_rename, [picker, new_name], [status, picker], api_name="cast_rename").then(
+            refresh, picker, [table, picker], api_visibility="private")
+        delete.click(cast_delete, picker, status, api_name="cast_delete").then(
+            refresh, None, [table, picker], api_visibility="private")
+        add.click(cast_upload, [upload, up_name, up_description, up_language], status,
+                  api_name="cast_upload").then(refresh, up_name, [table, picker], api_visibility="private")
+        gr.api(cast_list, api_name="cast_list")
+    return table, picker, refresh

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from studio import audio
+
+
+def tone(seconds, sr=16000, f=220.0, amp=0.5):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_formats_round_trip_to_mono_at_requested_rate(tmp_path, fmt):
+    stereo = np.stack([tone(1.0, 44100), tone(1.0, 44100, 330)], axis=1)
+    path = tmp_path / f"x.{fmt}"
+    sf.write(path, stereo, 44100)
+    wave, sr = audio.load_audio(path, sr=16000)
+    assert sr == 16000 and wave.ndim == 1 and wave.dtype == np.float32
+    assert abs(len(wave) - 16000) < 1200  # mp3 adds encoder padding
+
+
+def test_corrupt_and_non_audio_files_get_a_clear_error(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio")
+    with pytest.raises(audio.AudioError, match="notes.wav: not a readable audio file"):
+        audio.load_audio(bad)
+    with pytest.raises(audio.AudioError, match="file not found"):
+        audio.load_audio(tmp_path / "missing.wav")
+    with pytest.raises(audio.AudioError, match="not a readable audio file"):
+        audio.load_audio(b"\x00\x01garbage")
+
+
+def test_saved_audio_never_clips(tmp_path):
+    loud = tone(0.5, amp=3.0)
+    path = audio.save_audio(tmp_path / "loud.flac", loud, 16000)
+    back, _ = audio.load_audio(path)
+    assert np.max(np.abs(back)) <= audio.PEAK + 1e-3
+    with pytest.raises(audio.AudioError, match="choose one of wav, flac, ogg, mp3"):
+        audio.save_audio(tmp_path / "x.aiff", loud, 16000)
+
+
+def test_reference_from_real_speech_is_trimmed_normalised_24k(espeak):
+    wave, sr = audio.load_audio(espeak("The quick brown fox jumps over the lazy dog near the river bank today."))
+    padded = np.concatenate([np.zeros(sr), wave * 0.05, np.zeros(sr)]).astype(np.float32)
+    ref = audio.prepare_reference(padded, sr)
+    assert abs(len(ref) / audio.REFERENCE_SR - len(wave) / sr) < 0.5  # silence trimmed
+    rms_db = 20 * np.log10(np.sqrt(np.mean(ref ** 2)))
+    assert abs(rms_db - audio.REFERENCE_RMS_DBFS) < 1.5 and np.max(np.abs(ref)) <= audio.PEAK + 1e-6
+
+
+def test_reference_bounds_and_speech_check(espeak):
+    with pytest.raises(audio.AudioError, match="silent"):
+        audio.prepare_reference(np.zeros(16000 * 5, np.float32), 16000)
+    with pytest.raises(audio.AudioError, match="needs at least 3 s"):
+        audio.prepare_reference(tone(0.3), 16000)
+    with pytest.raises(audio.AudioError, match="keep it under 30 s"):
+        audio.prepare_reference(tone(31.0), 16000)
+    rng = np.random.default_rng(0)
+    with pytest.raises(audio.AudioError, match="no speech found"):
+        audio.prepare_reference(tone(5.0) + 0.01 * rng.standard_normal(80000).astype(np.float32), 16000)

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from studio.audio import REFERENCE_SR
+from studio.library import Library, LibraryError
+
+
+def voice(seconds=3.0, f=180.0):
+    t = np.arange(int(seconds * REFERENCE_SR)) / REFERENCE_SR
+    return (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def test_members_persist_across_restarts(tmp_path):
+    lib = Library(tmp_path)
+    lib.add("Captain Hale", voice(), REFERENCE_SR, "gravelly sea captain", "english")
+    again = Library(tmp_path)
+    [m] = again.list()
+    assert (m.name, m.description, m.language, m.origin) == ("Captain Hale", "gravelly sea captain", "english",
+                                                             "designed")
+    wave, sr = again.reference("captain hale")
+    assert sr == REFERENCE_SR and len(wave) == 3 * REFERENCE_SR
+
+
+def test_names_are_user_text_never_paths(tmp_path):
+    lib = Library(tmp_path)
+    m = lib.add("../../etc/passwd", voice(), REFERENCE_SR)
+    assert m.audio_path.parent == tmp_path / "cast" and ".." not in m.audio_path.name
+    assert not (tmp_path.parent / "etc").exists()
+    assert lib.get("../../etc/passwd").id == m.id
+
+
+def test_rename_delete_and_clear_errors(tmp_path):
+    lib = Library(tmp_path)
+    a = lib.add("Ann", voice(), REFERENCE_SR)
+    lib.add("Bob", voice(f=120), REFERENCE_SR)
+    with pytest.raises(LibraryError, match="already exists"):
+        lib.add("ann", voice(), REFERENCE_SR)
+    with pytest.raises(LibraryError, match="already exists"):
+        lib.rename("Bob", "ANN")
+    assert lib.rename("Ann", "Annie").name == "Annie"
+    lib.delete("Annie")
+    assert [m.name for m in lib.list()] == ["Bob"] and not a.audio_path.exists()
+    with pytest.raises(LibraryError, match="no cast member named 'Annie'"):
+        lib.delete("Annie")
+    for bad, words in [("", "give the cast member a name"), ("x" * 81, "keep it under 80"),
+                       ("a\x00b", "control characters")]:
+        with pytest.raises(LibraryError, match=words):
+            lib.add(bad, voice(), REFERENCE_SR)
+
+
+def test_a_failed_write_leaves_no_half_member(tmp_path, monkeypatch):
+    lib = Library(tmp_path)
+    lib.add("Ann", voice(), REFERENCE_SR)
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("studio.library.os.replace", crash)
+    with pytest.raises(OSError):
+        lib.add("Bob", voice(), REFERENCE_SR)
+    monkeypatch.undo()
+    restarted = Library(tmp_path)  # the leftover partial file is swept on start
+    assert [m.name for m in restarted.list()] == ["Ann"]
+    assert sorted(p.name for p in (tmp_path / "cast").iterdir()) == [restarted.list()[0].audio_path.name]
