@@ -45,3 +45,53 @@ def espeak(tmp_path_factory):
         return path
 
     return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory):
+    """A STUDIO_HOME with every tiny model installed by `setup_models.py --tiny` (built once per session)."""
+    import setup_models
+
+    home = tmp_path_factory.mktemp("studio_home")
+    old = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    try:
+        assert setup_models.main(["--tiny"]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("STUDIO_HOME")
+        else:
+            os.environ["STUDIO_HOME"] = old
+    return home
+
+
+@pytest.fixture(scope="session")
+def launch_studio(tmp_path_factory):
+    """launch_studio(home) -> (url, studio, close): the real app served on a free loopback port."""
+    from studio.service import Studio
+    from studio.settings import load_settings
+    from studio.ui.app import build_app, launch
+
+    gradio_tmp = tmp_path_factory.mktemp("gradio")
+    os.environ["GRADIO_TEMP_DIR"] = str(gradio_tmp)
+    opened = []
+
+    def start(home: pathlib.Path, **env):
+        settings = load_settings(env={"STUDIO_HOME": str(home), "TTS_DEVICE": "cpu", **env})
+        studio = Studio(settings)
+        demo = build_app(studio)
+        _, url, _ = launch(demo, studio, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+        opened.append(demo)
+        return url, studio, demo.close
+
+    yield start
+    for demo in opened:
+        demo.close()
