@@ -37,6 +37,17 @@ CREATE TABLE IF NOT EXISTS cast_members (
     audio_file TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rvc_voices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    version TEXT NOT NULL,
+    sample_rate INTEGER NOT NULL,
+    f0 INTEGER NOT NULL,
+    has_index INTEGER NOT NULL,
+    info TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
@@ -72,24 +83,26 @@ def clean_name(name: str) -> str:
     return name
 
 
+@contextmanager
+def connect(home: Path) -> Iterator[sqlite3.Connection]:
+    """One short transaction on $STUDIO_HOME/library.db: committed on success, rolled back on error."""
+    with closing(sqlite3.connect(Path(home) / "library.db", timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        with db:
+            yield db
+
+
 class Library:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.audio_dir = self.home / "cast"
         self.audio_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.home / "library.db"
-        with self._db() as db:
-            db.executescript(SCHEMA)
         self._sweep_orphans()
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """One short transaction per call: committed on success, rolled back on error."""
-        with closing(sqlite3.connect(self.db_path, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            with db:
-                yield db
+    def _db(self):
+        return connect(self.home)
 
     def _row(self, row: tuple) -> CastMember:
         id_, name, _key, description, language, origin, audio_file, created = row

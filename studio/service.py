@@ -8,16 +8,21 @@ nothing about Gradio.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from . import audio, registry
+from .engines.vc import Conversion, Voice
 from .library import CastMember, Library
-from .settings import Settings
+from .settings import ROOT, Settings
+from .voices import RVCVoice, RVCVoices
 
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
 DESIGNED_MIN_S = 1.0     # a designed sample kept as a cast member must be at least this long
+MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
+MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
 
 
 class Studio:
@@ -25,6 +30,7 @@ class Studio:
         registry.require(settings.models_dir)
         self.settings = settings
         self.library = Library(settings.home)
+        self.rvc_voices = RVCVoices(settings.home)
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.started = time.time()
@@ -38,6 +44,26 @@ class Studio:
         path = self.settings.models_dir / "qwen3-tts-voicedesign"
         return self.models.get("tts", lambda: VoiceDesigner.load(path, device=self.settings.tts_device,
                                                                    quantize=self.settings.tts_quantize))
+
+    def seed_vc(self):
+        """Seed-VC V2 on VC_DEVICE; tiny models load with the tiny dimensions they were built with."""
+        from omegaconf import OmegaConf
+
+        from .engines.vc import SeedVCConverter
+
+        dims = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "seed_vc_tiny.yaml")) if self.tiny else None
+        s = self.settings
+        return self.models.get("seed-vc", lambda: SeedVCConverter(
+            registry.role_paths(s.models_dir, registry.SEED_VC_FILES), s.vc_device, dims, s.emb_cache_size,
+            s.default_diff_steps))
+
+    def rvc(self):
+        """The RVC backend (ContentVec, RMVPE when installed) on VC_DEVICE."""
+        from .engines.vc import RVCConverter
+
+        paths = registry.role_paths(self.settings.models_dir, registry.RVC_FILES)
+        return self.models.get("rvc", lambda: RVCConverter(paths["contentvec"], paths["rmvpe"],
+                                                           self.settings.vc_device))
 
     # -- Voice Design ---------------------------------------------------------------------------
 
@@ -87,6 +113,63 @@ class Studio:
     def cast_delete(self, name: str) -> None:
         self.library.delete(name)
 
+    # -- Convert --------------------------------------------------------------------------------
+
+    def _source(self, source_path: str | Path) -> tuple[np.ndarray, int]:
+        wave, sr = audio.load_audio(source_path)
+        seconds = len(wave) / sr
+        if seconds > MAX_SOURCE_S:
+            raise audio.AudioError(f"source is {seconds / 60:.1f} min long; convert at most "
+                                   f"{MAX_SOURCE_S / 60:.0f} min at a time (split the recording)")
+        if seconds < MIN_SOURCE_S or not np.any(np.abs(wave) > 1e-4):
+            raise audio.AudioError("source is silent or shorter than 0.5 s: upload the speech to convert")
+        return wave, sr
+
+    def convert(self, source_path: str | Path, cast_member: str | None = None,
+                reference_path: str | Path | None = None, **options) -> Conversion:
+        """Any audio -> a cast member's voice (or an uploaded reference's) with Seed-VC V2.
+
+        options: diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
+        length_adjust, seeds (see seed_vc.ConvertOptions).
+        """
+        source, sr = self._source(source_path)
+        if cast_member:
+            reference = self.library.reference(cast_member)
+        elif reference_path:
+            wave, ref_sr = audio.load_audio(reference_path)
+            reference = (audio.prepare_reference(wave, ref_sr), audio.REFERENCE_SR)
+        else:
+            raise ValueError("pick a cast member or upload a reference voice")
+        return self.seed_vc().convert([source], sr, Voice(reference=reference), **options)
+
+    def convert_rvc(self, source_path: str | Path, voice: str, **options) -> Conversion:
+        """Any audio -> an RVC voice. options: key, f0_method, index_rate, protect, filter_radius,
+        rms_mix_rate, resample_sr (see rvc.ConvertOptions)."""
+        source, sr = self._source(source_path)
+        v = self.rvc_voices.get(voice)
+        return self.rvc().convert([source], sr, Voice(rvc_model=v.model_path, rvc_index=v.index_path), **options)
+
+    def save_take(self, wave: np.ndarray, sr: int, fmt: str = "wav", kind: str = "convert") -> Path:
+        """Keep a result under $STUDIO_HOME/takes/<kind>/ in the chosen format; returns its path."""
+        day = time.strftime("%Y-%m-%d")
+        return audio.save_audio(self.takes_dir / kind / day / f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:8]}"
+                                f".{fmt}", wave, sr)
+
+    @property
+    def takes_dir(self) -> Path:
+        return self.settings.home / "takes"
+
+    # -- RVC voices -----------------------------------------------------------------------------
+
+    def rvc_upload(self, files: list[str | Path], name: str) -> RVCVoice:
+        return self.rvc_voices.add(name, files)
+
+    def rvc_list(self) -> list[dict]:
+        return [v.as_dict() for v in self.rvc_voices.list()]
+
+    def rvc_delete(self, name: str) -> None:
+        self.rvc_voices.delete(name)
+
     # -- Health ---------------------------------------------------------------------------------
 
     def health(self) -> dict:
@@ -105,5 +188,6 @@ class Studio:
             "models_loaded": loaded,
             "models": info,
             "cast_members": len(self.library.list()),
+            "rvc_voices": len(self.rvc_voices.list()),
             "uptime_s": round(time.time() - self.started, 1),
         }

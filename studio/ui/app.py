@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from . import cast, design
+from . import cast, convert, design
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -18,9 +18,11 @@ def build_app(studio: Studio) -> gr.Blocks:
             gr.Markdown(TINY_BANNER, elem_id="tiny_banner")
         keep_events = design.build(studio)
         table, picker, refresh = cast.build(studio)
+        refresh_rvc, rvc_outputs = convert.build(studio)
         for event in keep_events:
             event.then(refresh, None, [table, picker], api_visibility="private")
         demo.load(refresh, None, [table, picker], api_visibility="private")
+        demo.load(refresh_rvc, None, rvc_outputs, api_visibility="private")
 
         def health() -> dict:
             """Models, devices, quantisation and whether tiny models are loaded; answers while a job runs."""
@@ -33,7 +35,9 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
     s = studio.settings
+    studio.takes_dir.mkdir(parents=True, exist_ok=True)
     return demo.launch(server_name=host, server_port=port, auth=list(s.auth) or None,
+                       allowed_paths=[str(studio.takes_dir)],
                        max_file_size=s.max_file_size, ssl_certfile=s.ssl_certfile, ssl_keyfile=s.ssl_keyfile,
                        ssl_verify=False if s.ssl_certfile else True, enable_monitoring=False, show_error=True,
                        **kwargs)

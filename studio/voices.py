@@ -1,0 +1,143 @@
+"""RVC voices in the studio library: community or trained models (.pth + optional .index).
+
+Each voice lives in $STUDIO_HOME/rvc/<random id>/ as model.pth (+ model.index),
+recorded in the same SQLite library as the cast. A model is loaded strictly once
+at upload, so a corrupt file, a training checkpoint or an incompatible vocoder is
+refused with a clear message before anything is stored.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .library import LibraryError, clean_name, connect
+
+MAX_ZIP_MEMBER = 1 << 30  # 1 GiB: larger than any RVC model or index
+
+
+@dataclass(frozen=True)
+class RVCVoice:
+    id: str
+    name: str
+    version: str
+    sample_rate: int
+    f0: bool
+    has_index: bool
+    info: str
+    folder: Path
+    created: float
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / "model.pth"
+
+    @property
+    def index_path(self) -> Path | None:
+        return self.folder / "model.index" if self.has_index else None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "version": self.version, "sample_rate": self.sample_rate,
+                "pitch_guided": self.f0, "has_index": self.has_index, "info": self.info,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))}
+
+
+def unpack_upload(files: list[str | Path], work: Path) -> tuple[Path, Path | None]:
+    """Find the one .pth (and at most one .index) among uploaded files or inside a .zip."""
+    found: list[Path] = []
+    for f in map(Path, files):
+        if f.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(f) as z:
+                    for info in z.infolist():
+                        suffix = Path(info.filename).suffix.lower()
+                        if suffix in (".pth", ".index") and not info.is_dir() and info.file_size < MAX_ZIP_MEMBER:
+                            target = work / f"{len(found)}{suffix}"  # never the archive's own path
+                            with z.open(info) as src, open(target, "wb") as dst:
+                                shutil.copyfileobj(src, dst)
+                            found.append(target)
+            except zipfile.BadZipFile:
+                raise LibraryError(f"{f.name}: not a readable zip archive") from None
+        else:
+            found.append(f)
+    models = [p for p in found if p.suffix.lower() == ".pth"]
+    indexes = [p for p in found if p.suffix.lower() == ".index"]
+    others = [p.name for p in found if p.suffix.lower() not in (".pth", ".index")]
+    if others:
+        raise LibraryError(f"unexpected file(s) {', '.join(others)}: upload a .pth model, its .index, or a .zip")
+    if len(models) != 1:
+        raise LibraryError("upload exactly one .pth voice model" + (f" (found {len(models)})" if models else ""))
+    if len(indexes) > 1:
+        raise LibraryError(f"found {len(indexes)} .index files; upload only the one trained with this model")
+    return models[0], (indexes[0] if indexes else None)
+
+
+class RVCVoices:
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.root = self.home / "rvc"
+        self.root.mkdir(parents=True, exist_ok=True)
+        with connect(self.home) as db:
+            kept = {r[0] for r in db.execute("SELECT id FROM rvc_voices")}
+        for d in self.root.iterdir():  # leftovers of an interrupted upload or delete
+            if d.name not in kept:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _row(self, row: tuple) -> RVCVoice:
+        id_, name, _key, version, sr, f0, has_index, info, created = row
+        return RVCVoice(id_, name, version, sr, bool(f0), bool(has_index), info, self.root / id_, created)
+
+    def add(self, name: str, files: list[str | Path]) -> RVCVoice:
+        """Validate and store an uploaded voice (.pth [+ .index], or a .zip of them)."""
+        from rvc.index import load_index
+        from rvc.model_file import load_model
+
+        name = clean_name(name)
+        voice_id = uuid.uuid4().hex
+        partial = self.root / f"{voice_id}.partial"
+        partial.mkdir()
+        try:
+            model_src, index_src = unpack_upload(files, partial)
+            model = load_model(model_src)  # strict: raises a clear ValueError on anything unusable
+            if index_src is not None:
+                load_index(index_src, dim=model.net.enc_p.in_channels)
+            shutil.copyfile(model_src, partial / "model.pth")
+            if index_src is not None:
+                shutil.copyfile(index_src, partial / "model.index")
+            for f in partial.iterdir():
+                if f.name not in ("model.pth", "model.index"):
+                    f.unlink()
+            os.replace(partial, self.root / voice_id)
+            with connect(self.home) as db:
+                db.execute("INSERT INTO rvc_voices VALUES (?,?,?,?,?,?,?,?,?)",
+                           (voice_id, name, name.casefold(), model.version, int(model.sr), int(model.f0),
+                            int(index_src is not None), str(model.info or ""), time.time()))
+        except Exception as e:
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(self.root / voice_id, ignore_errors=True)
+            if "UNIQUE" in str(e):
+                raise LibraryError(f"an RVC voice named {name!r} already exists; pick another name") from None
+            raise
+        return self.get(voice_id)
+
+    def list(self) -> list[RVCVoice]:
+        with connect(self.home) as db:
+            return [self._row(r) for r in db.execute("SELECT * FROM rvc_voices ORDER BY created DESC")]
+
+    def get(self, id_or_name: str) -> RVCVoice:
+        key = " ".join(str(id_or_name or "").split())
+        with connect(self.home) as db:
+            row = db.execute("SELECT * FROM rvc_voices WHERE id = ? OR name_key = ?", (key, key.casefold())).fetchone()
+        if row is None:
+            raise LibraryError(f"no RVC voice named {key!r}")
+        return self._row(row)
+
+    def delete(self, id_or_name: str) -> None:
+        voice = self.get(id_or_name)
+        with connect(self.home) as db:
+            db.execute("DELETE FROM rvc_voices WHERE id = ?", (voice.id,))
+        shutil.rmtree(voice.folder, ignore_errors=True)
