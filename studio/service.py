@@ -145,8 +145,8 @@ class Studio:
     def convert_rvc(self, source_path: str | Path, voice: str, **options) -> Conversion:
         """Any audio -> an RVC voice. options: key, f0_method, index_rate, protect, filter_radius,
         rms_mix_rate, resample_sr (see rvc.ConvertOptions)."""
-        source, sr = self._source(source_path)
         v = self.rvc_voices.get(voice)
+        source, sr = self._source(source_path)
         return self.rvc().convert([source], sr, Voice(rvc_model=v.model_path, rvc_index=v.index_path), **options)
 
     def save_take(self, wave: np.ndarray, sr: int, fmt: str = "wav", kind: str = "convert") -> Path:
