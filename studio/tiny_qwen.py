@@ -289,3 +289,14 @@ def build_fullsize_random_voicedesign(dtype: torch.dtype = torch.float32, seed: 
     model.load_speech_tokenizer(codec)
     processor = Qwen3TTSProcessor(tokenizer=tokenizer)
     return Qwen3TTSModel(model=model, processor=processor, generate_defaults=model.generate_config)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a tiny random-weight Qwen3-TTS VoiceDesign directory.")
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    build_tiny_voicedesign(args.dest, seed=args.seed)
+    print(f"wrote {args.dest}")

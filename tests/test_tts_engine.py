@@ -178,9 +178,13 @@ def test_info_for_health_endpoint(designer, tiny_dir):
     assert "english" in info["languages"]
 
 
-def test_unknown_quantization_is_refused(tiny_dir):
+def test_load_refuses_what_it_cannot_serve(tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="quantize must be one of"):
         VoiceDesigner.load(tiny_dir, quantize="int4")
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        VoiceDesigner.load(tiny_dir, device="tpu")
+    with pytest.raises(FileNotFoundError, match="run setup_models.py"):
+        VoiceDesigner.load(tmp_path / "not_downloaded")
 
 
 def test_int8_loads_through_bitsandbytes_and_generates_a_batch(tiny_dir):
