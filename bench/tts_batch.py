@@ -15,7 +15,9 @@ Peak memory is torch.cuda.max_memory_allocated on a GPU, and the peak RSS of thi
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -87,6 +89,7 @@ def load(args) -> VoiceDesigner:
         from studio.tiny_qwen import build_tiny_voicedesign
 
         path = Path(tempfile.mkdtemp(prefix="qwen3_tts_tiny_"))
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
         build_tiny_voicedesign(path)
         return VoiceDesigner.load(path, device=args.device, quantize=args.quantize)
     if args.quantize != "none":
