@@ -211,7 +211,13 @@ def _new_talker_model(dims: dict[str, Any], tokenizer, text_vocab_size: int, see
 
     cfg = Qwen3TTSConfig(**model_config_dict(dims, _text_ids(tokenizer), text_vocab_size))
     torch.manual_seed(seed)
-    return Qwen3TTSForConditionalGeneration(cfg).eval()
+    model = Qwen3TTSForConditionalGeneration(cfg).eval()
+    if dims.get("never_ends", False):
+        # A zero EOS row gives EOS logit 0, below the top-50 of the 256 random code logits
+        # (centred on 0): the take runs until max_new_tokens, so test lengths are exact.
+        with torch.no_grad():
+            model.talker.codec_head.weight[cfg.talker_config.codec_eos_token_id].zero_()
+    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,10 +257,10 @@ def build_tiny_voicedesign(dest: Path, seed: int = 0, config: Path = TINY_CONFIG
 
 
 def build_fullsize_random_voicedesign(dtype: torch.dtype = torch.float32, seed: int = 0,
-                                      config: Path = FULL_CONFIG):
+                                      config: Path = FULL_CONFIG, device: str = "cpu"):
     """The release 1.7B VoiceDesign architecture with random weights, in memory.
 
-    Returns a ready `qwen_tts.Qwen3TTSModel` on the CPU in `dtype`. Nothing is saved:
+    Returns a ready `qwen_tts.Qwen3TTSModel` on `device` in `dtype`. Nothing is saved:
     the point is timing and memory of the real generate path, not the weights.
     """
     from qwen_tts import Qwen3TTSModel, Qwen3TTSTokenizer
@@ -272,13 +278,25 @@ def build_fullsize_random_voicedesign(dtype: torch.dtype = torch.float32, seed: 
         finally:
             torch.set_default_dtype(previous)
         speech_model = _new_speech_tokenizer(dims, seed).to(dtype)
+    model = model.to(device)
     model.load_generate_config(dict(RELEASE_GENERATION_CONFIG))
 
     codec = Qwen3TTSTokenizer()
-    codec.model = speech_model
+    codec.model = speech_model.to(device)
     codec.config = codec.model.config
     codec.feature_extractor = EncodecFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE)
-    codec.device = torch.device("cpu")
+    codec.device = torch.device(device)
     model.load_speech_tokenizer(codec)
     processor = Qwen3TTSProcessor(tokenizer=tokenizer)
     return Qwen3TTSModel(model=model, processor=processor, generate_defaults=model.generate_config)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a tiny random-weight Qwen3-TTS VoiceDesign directory.")
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    build_tiny_voicedesign(args.dest, seed=args.seed)
+    print(f"wrote {args.dest}")

@@ -53,8 +53,11 @@ def test_three_takes_come_from_one_batched_generate_call(designer, monkeypatch):
     real_generate = talker.generate
     batch_sizes = []
 
+    sampling = []
+
     def spy(*args, **kwargs):  # records the call, then runs the real generate
         batch_sizes.append(kwargs["inputs_embeds"].shape[0])
+        sampling.append((kwargs["temperature"], kwargs["top_k"], kwargs["top_p"]))
         return real_generate(*args, **kwargs)
 
     monkeypatch.setattr(talker, "generate", spy)
@@ -63,6 +66,7 @@ def test_three_takes_come_from_one_batched_generate_call(designer, monkeypatch):
                             fixed_length=True)
     assert batch_sizes == [3]
     assert designer.generate_calls == calls_before + 1
+    assert sampling == [(0.9, 50, 1.0)]  # the release generation_config.json values
     assert len(takes) == 3
     for take in takes:
         assert take.dtype == np.float32 and take.ndim == 1
@@ -71,6 +75,29 @@ def test_three_takes_come_from_one_batched_generate_call(designer, monkeypatch):
     for i in range(3):
         for j in range(i + 1, 3):
             assert np.max(np.abs(takes[i] - takes[j])) > 1e-2, f"takes {i} and {j} are identical"
+
+
+def test_sampling_overrides_reach_the_talker(designer, monkeypatch):
+    talker = designer.tts.model.talker
+    real_generate, seen = talker.generate, []
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["temperature"], kwargs["top_k"], kwargs["top_p"]))
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(talker, "generate", spy)
+    # What the checkpoint's generation_config.json says is used unless the caller overrides it.
+    monkeypatch.setitem(designer.tts.generate_defaults, "temperature", 0.7)
+    designer.design(LINE, VOICE, seed=0, max_new_tokens=4)
+    designer.design(LINE, VOICE, seed=0, temperature=0.5, top_p=0.8, top_k=5, max_new_tokens=4)
+    assert seen == [(0.7, 50, 1.0), (0.5, 5, 0.8)]
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        designer.design(LINE, VOICE, temperature=0)
+
+
+def test_non_latin_text_is_spoken(designer):
+    takes = designer.design("你好，船长。", VOICE, language="Chinese", n=2, seed=0, max_new_tokens=6)
+    assert len(takes) == 2 and all(_rms(t) > 0.01 for t in takes)
 
 
 def test_same_seed_same_audio_and_different_seed_different_audio(designer):
@@ -91,8 +118,9 @@ def test_frame_budget_from_text_length_bounds_every_take(designer):
     # fixed_length never stops early, so the take runs exactly to the derived budget.
     (take,) = designer.design(text, VOICE, seed=0, fixed_length=True)
     assert len(take) == budget * SAMPLES_PER_FRAME
+    # The tiny model never samples EOS (a runaway take): it is cut at the same budget.
     for take in designer.design(text, VOICE, n=2, seed=1):
-        assert 0 < len(take) <= budget * SAMPLES_PER_FRAME
+        assert len(take) == budget * SAMPLES_PER_FRAME
 
 
 def test_progress_callback_counts_talker_steps(designer):
@@ -100,6 +128,17 @@ def test_progress_callback_counts_talker_steps(designer):
     designer.design(LINE, VOICE, seed=0, max_new_tokens=6, fixed_length=True,
                     on_step=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (6, 6) and [d for d, _ in seen] == list(range(1, 7))
+
+
+def test_progress_callback_can_cancel_a_take(designer):
+    def cancel(done, total):
+        if done == 3:
+            raise KeyboardInterrupt("director pressed stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        designer.design(LINE, VOICE, seed=0, max_new_tokens=8, on_step=cancel)
+    assert not designer.tts.model.talker._forward_hooks  # the progress hook is gone
+    assert len(designer.design(LINE, VOICE, seed=0, max_new_tokens=4)) == 1
 
 
 @pytest.mark.parametrize("text, words", [
@@ -139,9 +178,13 @@ def test_info_for_health_endpoint(designer, tiny_dir):
     assert "english" in info["languages"]
 
 
-def test_unknown_quantization_is_refused(tiny_dir):
+def test_load_refuses_what_it_cannot_serve(tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="quantize must be one of"):
         VoiceDesigner.load(tiny_dir, quantize="int4")
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        VoiceDesigner.load(tiny_dir, device="tpu")
+    with pytest.raises(FileNotFoundError, match="run setup_models.py"):
+        VoiceDesigner.load(tmp_path / "not_downloaded")
 
 
 def test_int8_loads_through_bitsandbytes_and_generates_a_batch(tiny_dir):
