@@ -196,9 +196,14 @@ def logits_to_probs(logits: torch.Tensor, top_p: float, temperature: float, repe
 
 
 def sample(probs: torch.Tensor, generators: Sequence[torch.Generator | None]) -> torch.Tensor:
-    """argmax(p / Exp(1)) per row (a multinomial draw); one exponential draw of shape (V,) per row."""
-    q = torch.stack([torch.empty_like(p).exponential_(1, generator=g) for p, g in zip(probs, generators)])
-    return torch.argmax(probs / q, dim=-1)
+    """argmax(p / Exp(1)) per row (a multinomial draw); one exponential draw of shape (V,) per row.
+
+    A row's draw comes from its generator on the generator's device (CPU generators give the same tokens on any
+    device), or from the global RNG of probs' device when the generator is None (upstream behaviour).
+    """
+    q = torch.stack([torch.empty(p.shape, device=p.device if g is None else g.device).exponential_(1, generator=g)
+                     for p, g in zip(probs, generators)])
+    return torch.argmax(probs / q.to(probs.device), dim=-1)
 
 
 class ARModel(nn.Module):

@@ -32,10 +32,12 @@ def draw_noise(frame_counts: Sequence[int], n_mels: int = 80, generators: Sequen
                device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
     """Right-padded (K, n_mels, max T) noise, row i drawn as randn(1, n_mels, T_i) from its own generator.
 
-    With generators=None the rows are drawn one after another from the global RNG, as one upstream call per take.
+    With generators=None the rows are drawn one after another from the global RNG of `device`, as one upstream call
+    per take; otherwise on each generator's device (CPU generators give the same noise for any target device).
     """
-    rows = [torch.randn(1, n_mels, t, device=device, generator=None if generators is None else generators[i])
-            for i, t in enumerate(frame_counts)]
+    gens = [None] * len(frame_counts) if generators is None else list(generators)
+    rows = [torch.randn(1, n_mels, t, device=device if g is None else g.device, generator=g).to(device)
+            for t, g in zip(frame_counts, gens)]
     out = torch.zeros(len(rows), n_mels, max(frame_counts), device=device)
     for i, r in enumerate(rows):
         out[i, :, : r.size(-1)] = r[0] * temperature
