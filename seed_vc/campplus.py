@@ -170,6 +170,9 @@ class CAMPPlus(nn.Module):
         layers["out_nonlinear"] = _bn_relu(channels)
         self.xvector = nn.Sequential(layers)
         self.dense = DenseLayer(channels * 2, dims.embedding_size)
+        for m in self.modules():  # the original's init; PyTorch's default leaves random-weight styles near zero
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
 
     def forward(self, feats: torch.Tensor, lens: torch.Tensor | None = None) -> torch.Tensor:
         """feats: (B, T, feat_dim) fbank; lens: (B,) frames to pool after the stride-2 TDNN (None = all).
