@@ -5,7 +5,6 @@ so the official files load strictly. A manifest this test does not know fails, s
 """
 import json
 
-import pytest
 import torch
 from transformers import HubertConfig, HubertModel
 

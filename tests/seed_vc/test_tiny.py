@@ -130,3 +130,14 @@ def test_hubert_loader_rejects_missing_weights(tiny, tmp_path):
     torch.save(state, broken / "pytorch_model.bin")
     with pytest.raises(RuntimeError, match="feature_projection.projection.weight"):
         load_hubert(broken, 2)
+
+
+def test_known_unused_keys_in_a_file_are_dropped(tiny, dims, tmp_path):
+    paths, _ = tiny
+    net = torch.load(paths["ar"], weights_only=True)["net"]
+    net["ar"]["model.causal_mask"] = torch.ones(4, 4, dtype=torch.bool)  # saved by some training scripts
+    torch.save({"net": net}, tmp_path / "ar.pth")
+    modules = build_modules(dims)
+    targets = {"ar": modules["ar"], "length_regulator": modules["ar_length_regulator"]}
+    load_checkpoint(tmp_path / "ar.pth", "ar", targets)
+    assert "model.causal_mask" not in modules["ar"].state_dict()
