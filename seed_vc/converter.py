@@ -3,7 +3,7 @@
 Stages of `SeedVC.convert` (upstream: VoiceConversionWrapper.convert_voice_with_streaming, called once per take):
     0. validate inputs and options
     1. resample sources to 22.05 kHz (mel lengths) and 16 kHz (content); the reference comes from a cache
-    2. content tokens for every source from one batched HuBERT pass (sources > 30 s in upstream's 30 s windows)
+    2. content tokens of every source (one HuBERT pass for wide and narrow; over 30 s in upstream's windows)
     3a. timbre path: stretch content to each source's mel length, cut into context windows (16-frame overlap)
     3b. style path: AR rewrites each chunk of reduced narrow content into wide tokens for the reference's manner
     4. CFM on every window/chunk of every take in shared batches, each with its take's noise generator
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .ar import ARDims, ARModel, SamplingOptions
-from .audio import CONTENT_SAMPLE_RATE, HOP_LENGTH, SAMPLE_RATE, mel_frames, mel_spectrogram, pad_waves, resample_to_16k
+from .audio import CONTENT_SAMPLE_RATE, HOP_LENGTH, SAMPLE_RATE, mel_frames, mel_spectrogram, resample_to_16k
 from .bigvgan import BigVGAN, load_bigvgan
 from .campplus import CAMPPlus, CAMPPlusDims, compute_style
 from .cfm import CFM, cosine_t_span, draw_noise
@@ -143,15 +143,16 @@ class SeedVC:
     def __init__(self, cfm: CFM, cfm_regulator: InterpolateRegulator, ar: ARModel, ar_regulator: InterpolateRegulator,
                  content: ContentEncoder, style_encoder: CAMPPlus, vocoder: BigVGAN, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, max_context_s: int = 30, ar_max_content_len: int = 1500,
-                 overlap_frames: int = 16, reference_cache_size: int = 8, max_rows_per_pass: int = 8) -> None:
+                 overlap_frames: int = 16, max_reference_s: float | None = None, reference_cache_size: int = 8,
+                 max_rows_per_pass: int = 8) -> None:
         """
         Args:
             dtype: autocast dtype for HuBERT, CAMPPlus, the AR and the style-path CFM on GPU (the timbre-path CFM is
                 always fp32, as upstream); CPU runs everything in fp32.
-            max_context_s: DiT context window in seconds, reference prompt included (upstream 30); the reference
-                is clipped to max_context_s - 5 seconds.
+            max_context_s: DiT context window in seconds, reference prompt included (upstream 30).
             ar_max_content_len: narrow tokens (reference + source chunk) per AR call (upstream 1500).
             overlap_frames: mel frames shared by consecutive timbre windows and cross-faded (upstream 16).
+            max_reference_s: references are clipped to this (default max_context_s - 5, upstream 25 s).
             reference_cache_size: prepared references kept (least recently used dropped).
             max_rows_per_pass: CFM windows per estimator batch (each becomes 1-3 guidance rows).
         """
@@ -162,6 +163,9 @@ class SeedVC:
             module.to(self.device).eval()
         self.max_context_s, self.ar_max_content_len = max_context_s, ar_max_content_len
         self.overlap_frames, self.max_rows_per_pass = overlap_frames, max_rows_per_pass
+        self.max_reference_s = max_context_s - 5 if max_reference_s is None else max_reference_s
+        if not MIN_REFERENCE_S <= self.max_reference_s < max_context_s:
+            raise ValueError(f"max_reference_s={self.max_reference_s} must be in [{MIN_REFERENCE_S}, max_context_s)")
         self.reference_cache_size = reference_cache_size
         self._references: OrderedDict[str, Reference] = OrderedDict()
 
@@ -174,36 +178,32 @@ class SeedVC:
 
     def _content_tokens(self, waves_16k: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(wide, narrow) tokens per wave. Waves over 30 s go in upstream's windows: the first 30 s, then 5 s of
-        history + 25 s of new audio, dropping the history's 250 tokens. All pieces share padded HuBERT batches."""
+        history + 25 s of new audio, dropping the history's 250 tokens.
+
+        Each piece runs alone: the tokens are signs of projections, and a value near zero can flip when the same
+        audio shares a batch (different kernel blocking), which would make a take depend on its batch mates.
+        HuBERT is compute-bound, so batching it buys little.
+        """
         window, history = CONTENT_WINDOW_S * CONTENT_SAMPLE_RATE, CONTENT_HISTORY_S * CONTENT_SAMPLE_RATE
-        pieces: list[tuple[int, torch.Tensor, int]] = []  # (wave index, audio, tokens to drop)
-        for i, wave in enumerate(waves_16k):
-            if wave.numel() <= window:
-                pieces.append((i, wave, 0))
-                continue
-            pieces.append((i, wave[:window], 0))
-            start = window
-            while start < wave.numel():
-                pieces.append((i, wave[start - history: start + window - history], CONTENT_HISTORY_S * CONTENT_TOKEN_RATE))
-                start += window - history
-        wide: list[list[torch.Tensor]] = [[] for _ in waves_16k]
-        narrow: list[list[torch.Tensor]] = [[] for _ in waves_16k]
-        for b in range(0, len(pieces), self.max_rows_per_pass):
-            group = pieces[b: b + self.max_rows_per_pass]
-            audio, lens = pad_waves([p[1] for p in group])
-            with self._autocast():
-                tokens = self.content(audio.to(self.device), lens.to(self.device))
-            for j, (i, _, drop) in enumerate(group):
-                n = int(tokens.lens[j])
-                wide[i].append(tokens.wide[j, drop:n])
-                narrow[i].append(tokens.narrow[j, drop:n])
-        return [(torch.cat(w), torch.cat(n)) for w, n in zip(wide, narrow)]
+        out = []
+        for wave in waves_16k:
+            pieces = [(wave[:window], 0)]
+            for start in range(window, wave.numel(), window - history):
+                pieces.append((wave[start - history: start + window - history], CONTENT_HISTORY_S * CONTENT_TOKEN_RATE))
+            wide, narrow = [], []
+            for audio, drop in pieces:
+                with self._autocast():
+                    tokens = self.content(audio[None].to(self.device), torch.tensor([audio.numel()]))
+                wide.append(tokens.wide[0, drop: int(tokens.lens[0])])
+                narrow.append(tokens.narrow[0, drop: int(tokens.lens[0])])
+            out.append((torch.cat(wide), torch.cat(narrow)))
+        return out
 
     # -- 1. reference ---------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def prepare_reference(self, audio: np.ndarray, sr: int) -> Reference:
         """Prompt mel, content tokens (one HuBERT pass for wide and narrow), style and prompt condition of a
-        reference clip; cached by the audio's hash. Clipped to max_context_s - 5 seconds (25 s) as upstream."""
+        reference clip; cached by the audio's hash. Clipped to max_reference_s (upstream 25 s)."""
         audio = _check_audio(audio, sr, "reference")
         key = hashlib.sha1(audio.tobytes() + str(int(sr)).encode()).hexdigest()
         if key in self._references:
@@ -213,7 +213,7 @@ class SeedVC:
             raise ValueError(f"reference: {audio.size / sr:.2f} s is too short; at least {MIN_REFERENCE_S} s needed")
         if np.abs(audio).max() < SILENCE_PEAK:
             raise ValueError(f"reference: audio is silent (peak {np.abs(audio).max():.1e})")
-        wave = _to_model_rate(audio, sr)[: SAMPLE_RATE * (self.max_context_s - 5)]
+        wave = _to_model_rate(audio, sr)[: int(SAMPLE_RATE * self.max_reference_s)]
         wave_16k = resample_to_16k(wave)
         mel = mel_spectrogram(torch.from_numpy(wave).to(self.device))
         ((wide, narrow),) = self._content_tokens([wave_16k])
