@@ -80,9 +80,9 @@ class GRN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(1, 1, dim))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, D); mask: (B, T, 1) bool. Returns (B, T, D)."""
-        gx = torch.norm(x * mask, p=2, dim=1, keepdim=True)
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+        """x: (B, T, D); mask: (B, T, 1) bool. Returns (B, T, D). The norm is taken in fp32 (no fp16 overflow)."""
+        gx = torch.norm((x * mask).float(), p=2, dim=1, keepdim=True)
+        nx = (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)).to(x.dtype)
         return self.gamma * (x * nx) + self.beta + x
 
 
