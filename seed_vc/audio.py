@@ -96,7 +96,7 @@ def mel_spectrogram_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torc
 
 
 def resample_to_16k(wave: torch.Tensor | np.ndarray, orig_sr: int = SAMPLE_RATE) -> torch.Tensor:
-    """Resample a 1-D wave to 16 kHz with `librosa.resample` (soxr_hq), as upstream does. Returns float32 (T16,)."""
+    """Resample a 1-D wave to 16 kHz with `librosa.resample` (soxr_hq), as upstream does. Returns float32 (T16,) on CPU."""
     x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
     y = librosa.resample(x.astype(np.float32), orig_sr=orig_sr, target_sr=CONTENT_SAMPLE_RATE, res_type="soxr_hq")
     return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))

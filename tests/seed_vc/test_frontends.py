@@ -67,8 +67,7 @@ def test_silence_sits_at_the_log_mel_floor():
 
 
 def test_mel_batch_rows_equal_items_alone(shared_dir):
-    wave, sr = sf.read(shared_dir / "audio" / "cmu_arctic_male_a0007.wav", dtype="float32")
-    wave = audio.resample_to_16k(wave, sr)  # any rate works for the check; keep it short
+    wave = torch.from_numpy(sf.read(shared_dir / "audio" / "cmu_arctic_male_a0007.wav", dtype="float32")[0])
     waves = [wave[:9000], wave[2000:4500], wave[:6001]]
     mels, lens = audio.mel_spectrogram_batch(waves)
     for i, w in enumerate(waves):
