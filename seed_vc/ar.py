@@ -33,6 +33,7 @@ class ARDims:
     n_local_heads: int = 2         # grouped-query attention: 12 query heads share 2 key/value heads
     intermediate_size: int = 2304
     vocab_size: int = 2049         # 2048 wide codes + EOS
+    max_seq_len: int = 4096        # RoPE table rows prepared up front (grown on demand)
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
 
@@ -56,25 +57,31 @@ class SamplingOptions:
 
 
 class KVCache:
-    """Per-layer keys/values (B, n_kv_heads, capacity, head_dim) that grow in steps of `grow` slots."""
+    """Per-layer keys/values (B, n_kv_heads, capacity, head_dim), grown in steps of `grow` slots.
 
-    def __init__(self, n_layer: int, batch: int, n_kv: int, head_dim: int, dtype: torch.dtype,
-                 device: torch.device, grow: int = 256) -> None:
-        self.k = [torch.zeros(batch, n_kv, 0, head_dim, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.v = [t.clone() for t in self.k]
+    Each layer's tensors are allocated at its first write, in the dtype of the keys it receives (fp16/bf16 under
+    autocast), so the cache never mixes precisions with the attention inputs.
+    """
+
+    def __init__(self, n_layer: int, grow: int = 256) -> None:
+        self.k: list[torch.Tensor | None] = [None] * n_layer
+        self.v: list[torch.Tensor | None] = [None] * n_layer
         self.length = 0
+        self.capacity = 0
         self.grow = grow
 
     def reserve(self, n_new: int) -> None:
-        need = self.length + n_new
-        if need <= self.k[0].size(2):
+        if self.length + n_new <= self.capacity:
             return
-        extra = need - self.k[0].size(2) + self.grow
-        self.k = [F.pad(t, (0, 0, 0, extra)) for t in self.k]
-        self.v = [F.pad(t, (0, 0, 0, extra)) for t in self.v]
+        self.capacity = self.length + n_new + self.grow
+        self.k = [None if t is None else F.pad(t, (0, 0, 0, self.capacity - t.size(2))) for t in self.k]
+        self.v = [None if t is None else F.pad(t, (0, 0, 0, self.capacity - t.size(2))) for t in self.v]
 
     def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store (B, n_kv, S, hd) at the current end; return all filled slots including them."""
+        if self.k[layer] is None:
+            shape = (k.size(0), k.size(1), self.capacity, k.size(3))
+            self.k[layer], self.v[layer] = k.new_zeros(shape), v.new_zeros(shape)
         end = self.length + k.size(2)
         self.k[layer][:, :, self.length:end] = k
         self.v[layer][:, :, self.length:end] = v
@@ -139,16 +146,16 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(TransformerBlock(dims) for _ in range(dims.n_layer))
         self.norm = RMSNorm(dims.dim, dims.norm_eps)
         self.output = nn.Linear(dims.dim, dims.vocab_size, bias=False)
-        self._rope = rope_table(0, dims.head_dim, dims.rope_base)
+        # Not in the checkpoint (upstream registers it non-persistent); grown if a sequence ever needs more.
+        self.register_buffer("freqs_cis", rope_table(dims.max_seq_len, dims.head_dim, dims.rope_base),
+                             persistent=False)
 
     def rope(self, positions: torch.Tensor) -> torch.Tensor:
         n = int(positions.max()) + 1
-        if self._rope.size(0) < n:
-            self._rope = rope_table(max(n, 2 * self._rope.size(0)), self.dims.head_dim, self.dims.rope_base)
-        return self._rope.to(positions.device)[positions]
-
-    def new_cache(self, batch: int, dtype: torch.dtype, device: torch.device) -> KVCache:
-        return KVCache(self.dims.n_layer, batch, self.dims.n_local_heads, self.dims.head_dim, dtype, device)
+        if self.freqs_cis.size(0) < n:
+            grown = rope_table(max(n, 2 * self.freqs_cis.size(0)), self.dims.head_dim, self.dims.rope_base)
+            self.freqs_cis = grown.to(self.freqs_cis.device)
+        return self.freqs_cis[positions]
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Run S new embeddings through the stack, appending them to the cache.
@@ -243,7 +250,7 @@ class ARModel(nn.Module):
         causal = torch.ones(s_max, s_max, dtype=torch.bool, device=device).tril()
         # Padded queries see themselves only, so they stay finite and never reach a real row.
         mask = (causal[None] & key_valid[:, None, :]) | torch.eye(s_max, dtype=torch.bool, device=device)[None]
-        cache = self.model.new_cache(k, x.dtype, device)
+        cache = KVCache(self.dims.n_layer)
         logits = self.model(x, pos.to(device), mask[:, None], cache)
         next_pos = torch.tensor([t.numel() + 1 for t in prompt_target], device=device)
         return logits, cache, key_valid, next_pos

@@ -14,7 +14,6 @@ so a take converted in a batch equals the same take converted alone.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -240,7 +239,7 @@ class SeedVC:
             sources: K mono float waves at `sr` (any lengths).
             reference: from prepare_reference.
             seeds: one per take; take i then gives the same audio whatever else is in the batch. None draws from
-                the global torch RNG in take order (like sequential upstream calls).
+                the global torch RNG (AR steps, then CFM noise take by take), so takes depend on each other.
             replay: recorded upstream randomness for a single take (tests); overrides seeds.
             The rest: see ConvertOptions.
         Returns:
@@ -250,6 +249,8 @@ class SeedVC:
         options = ConvertOptions(diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
                                  length_adjust, top_p, temperature, repetition_penalty, anonymization_only)
         self._check_options(options)
+        if not isinstance(reference, Reference):
+            raise ValueError(f"reference must come from prepare_reference, got {type(reference).__name__}")
         if isinstance(sources, np.ndarray) or len(sources) == 0:
             raise ValueError("sources must be a non-empty list of 1-D waves")
         waves = [_check_audio(s, sr, f"source {i}") for i, s in enumerate(sources)]

@@ -2,13 +2,18 @@
 converted alone (both paths, including a source that needs two context windows), seeds make takes reproducible,
 outputs have the source's duration at 22.05 kHz, and bad input fails with a message that names the problem.
 """
+import pathlib
+
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
+from seed_vc import PATH_KEYS, load_model
 from seed_vc.audio import HOP_LENGTH, SAMPLE_RATE, mel_frames
+from seed_vc.tiny import build_tiny, load_dims
 from seedvc_golden_models import GOLDEN, build_golden_seedvc
+
+TINY_YAML = pathlib.Path(__file__).resolve().parents[2] / "configs" / "seed_vc_tiny.yaml"
 
 # Every stage is computed per row (content with masks, per-row length regulation, key-masked DiT, one vocoder call
 # per window); the only batch effect is the summation order of attention over extra masked keys, ~1e-7 on the
@@ -77,6 +82,20 @@ def test_other_sample_rates_are_resampled(model, audio, reference):
     assert abs(out.size / SAMPLE_RATE - 1.0) < 0.02
 
 
+def test_load_model_reads_the_official_layouts_and_converts(tmp_path, audio):
+    """Files in the released container layouts (tiny sizes) load strictly and give a take of the right length."""
+    dims = load_dims(TINY_YAML)
+    paths = {key: tmp_path / key for key in PATH_KEYS}
+    build_tiny(paths, dims)
+    tiny = load_model(paths, dims=dims)
+    reference = tiny.prepare_reference(audio[1], SAMPLE_RATE)
+    source = takes(audio[0])[0]
+    (out,) = tiny.convert([source], SAMPLE_RATE, reference, diffusion_steps=1, seeds=[0])
+    assert out.size == mel_frames(source.size) * HOP_LENGTH
+    with pytest.raises(ValueError, match="paths lacks"):
+        load_model({k: v for k, v in paths.items() if k != "ar"}, dims=dims)
+
+
 def test_reference_is_prepared_once(model, audio):
     ref = audio[1]
     first = model.prepare_reference(ref, SAMPLE_RATE)
@@ -102,6 +121,7 @@ def test_bad_reference_is_rejected(model, ref, sr, message):
 
 @pytest.mark.parametrize("sources, kwargs, message", [
     ([], {}, "non-empty list"),
+    (np.zeros(SAMPLE_RATE, np.float32), {}, "non-empty list"),
     ([np.zeros(100, np.float32)], {}, "too short"),
     ([np.zeros(SAMPLE_RATE, np.float32)] * 2, {"seeds": [1]}, "1 seeds for 2 sources"),
     ([np.zeros(SAMPLE_RATE, np.float32)], {"diffusion_steps": 0}, "diffusion_steps=0"),
