@@ -7,9 +7,12 @@ import pathlib
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+
+import seed_vc.converter
 
 from seed_vc import PATH_KEYS, load_model
-from seed_vc.audio import HOP_LENGTH, SAMPLE_RATE, mel_frames
+from seed_vc.audio import HOP_LENGTH, SAMPLE_RATE, mel_frames, resample_to_16k
 from seed_vc.tiny import build_tiny, load_dims
 from seedvc_golden_models import GOLDEN, build_golden_seedvc
 
@@ -94,6 +97,28 @@ def test_load_model_reads_the_official_layouts_and_converts(tmp_path, audio):
     assert out.size == mel_frames(source.size) * HOP_LENGTH
     with pytest.raises(ValueError, match="paths lacks"):
         load_model({k: v for k, v in paths.items() if k != "ar"}, dims=dims)
+
+
+def test_long_sources_use_upstream_content_windows(model, audio, monkeypatch):
+    """Content of long audio comes in windows (first window whole, then history + new with the history's tokens
+    dropped), as upstream's _process_content_features; scaled down from 30 s / 5 s to 2 s / 1 s."""
+    monkeypatch.setattr(seed_vc.converter, "CONTENT_WINDOW_S", 2)
+    monkeypatch.setattr(seed_vc.converter, "CONTENT_HISTORY_S", 1)
+    wave = resample_to_16k(audio[0][: int(5.5 * SAMPLE_RATE)])
+    wide, narrow = model._content_tokens([wave])[0]
+    window, history = 2 * 16000, 16000
+    expected_wide, expected_narrow, traversed, buffer = [], [], 0, None
+    while traversed < wave.numel():  # upstream's loop, transcribed
+        chunk = wave[:window] if buffer is None else torch.cat([buffer, wave[traversed: traversed + window - history]])
+        tokens = model.content(chunk[None], torch.tensor([chunk.numel()]))
+        drop = 0 if traversed == 0 else 50
+        expected_wide.append(tokens.wide[0, drop:])
+        expected_narrow.append(tokens.narrow[0, drop:])
+        buffer = chunk[-history:]
+        traversed += window if traversed == 0 else chunk.numel() - history
+    assert len(expected_wide) == 5  # 0-2 s, then 1 s history + 1 s new up to 5.5 s
+    assert torch.equal(wide, torch.cat(expected_wide))
+    assert torch.equal(narrow, torch.cat(expected_narrow))
 
 
 def test_reference_is_prepared_once(model, audio):
