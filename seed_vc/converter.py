@@ -26,7 +26,7 @@ import torch
 
 from .ar import ARDims, ARModel, SamplingOptions
 from .audio import CONTENT_SAMPLE_RATE, HOP_LENGTH, SAMPLE_RATE, mel_frames, mel_spectrogram, resample_to_16k
-from .bigvgan import BigVGAN, load_bigvgan
+from .bigvgan import BigVGAN, load_bigvgan, vocode_batch
 from .campplus import CAMPPlus, CAMPPlusDims, compute_style
 from .cfm import CFM, cosine_t_span, draw_noise
 from .checkpoints import load_checkpoint
@@ -143,7 +143,7 @@ class SeedVC:
                  content: ContentEncoder, style_encoder: CAMPPlus, vocoder: BigVGAN, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, max_context_s: int = 30, ar_max_content_len: int = 1500,
                  overlap_frames: int = 16, max_reference_s: float | None = None, reference_cache_size: int = 8,
-                 max_rows_per_pass: int = 8) -> None:
+                 max_rows_per_pass: int = 8, batch_vocoder: bool = False) -> None:
         """
         Args:
             dtype: autocast dtype for HuBERT, CAMPPlus, the AR and the style-path CFM on GPU (the timbre-path CFM is
@@ -153,7 +153,12 @@ class SeedVC:
             overlap_frames: mel frames shared by consecutive timbre windows and cross-faded (upstream 16).
             max_reference_s: references are clipped to this (default max_context_s - 5, upstream 25 s).
             reference_cache_size: prepared references kept (least recently used dropped).
-            max_rows_per_pass: CFM windows per estimator batch (each becomes 1-3 guidance rows).
+            max_rows_per_pass: CFM windows per estimator batch (each becomes 1-3 guidance rows), and windows per
+                vocoder batch.
+            batch_vocoder: vocode windows in padded batches (faster on GPU). The last ~18 frames of every window
+                then differ from vocoding it alone (padding frames enter the receptive field; on the random golden
+                weights by as much as the signal), so a take is no longer equal to the same take converted alone.
+                Off by default: one vocoder call per window.
         """
         self.device, self.dtype = torch.device(device), dtype
         self.cfm, self.cfm_regulator, self.ar, self.ar_regulator = cfm, cfm_regulator, ar, ar_regulator
@@ -162,6 +167,7 @@ class SeedVC:
             module.to(self.device).eval()
         self.max_context_s, self.ar_max_content_len = max_context_s, ar_max_content_len
         self.overlap_frames, self.max_rows_per_pass = overlap_frames, max_rows_per_pass
+        self.batch_vocoder = batch_vocoder
         self.max_reference_s = max_context_s - 5 if max_reference_s is None else max_reference_s
         if not MIN_REFERENCE_S <= self.max_reference_s < max_context_s:
             raise ValueError(f"max_reference_s={self.max_reference_s} must be in [{MIN_REFERENCE_S}, max_context_s)")
@@ -281,12 +287,28 @@ class SeedVC:
         self._run_cfm(windows, reference, options, generators, replay)
 
         # 5. vocode and join
-        # (one vocoder call per window: batching changes the last ~17 frames of shorter rows)
+        window_waves = self._vocode([w.mel for w in windows])
         out = []
         for take in range(len(waves)):
-            chunk_waves = [self.vocoder(w.mel[None])[0, 0].float().cpu().numpy() for w in windows if w.take == take]
+            chunk_waves = [wave for w, wave in zip(windows, window_waves) if w.take == take]
             out.append(join_windows(chunk_waves, self.overlap_frames * HOP_LENGTH).astype(np.float32))
         return out
+
+    def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
+        """Waves of (80, L) mels: one call each (exact), or padded batches of similar length (batch_vocoder)."""
+        if not self.batch_vocoder:
+            return [self.vocoder(mel[None])[0, 0].float().cpu().numpy() for mel in mels]
+        waves: list[np.ndarray | None] = [None] * len(mels)
+        order = sorted(range(len(mels)), key=lambda i: mels[i].size(-1))
+        for b in range(0, len(order), self.max_rows_per_pass):
+            group = order[b: b + self.max_rows_per_pass]
+            lens = torch.tensor([mels[i].size(-1) for i in group])
+            batch = mels[group[0]].new_zeros(len(group), mels[group[0]].size(0), int(lens.max()))
+            for j, i in enumerate(group):
+                batch[j, :, : lens[j]] = mels[i]
+            for i, wave in zip(group, vocode_batch(self.vocoder, batch, lens)):
+                waves[i] = wave.float().cpu().numpy()
+        return waves
 
     @staticmethod
     def _check_options(o: ConvertOptions) -> None:

@@ -13,6 +13,7 @@ import seed_vc.converter
 
 from seed_vc import PATH_KEYS, load_model
 from seed_vc.audio import HOP_LENGTH, SAMPLE_RATE, mel_frames, resample_to_16k
+from seed_vc.bigvgan import RECEPTIVE_FIELD_FRAMES
 from seed_vc.tiny import build_tiny, load_dims
 from seedvc_golden_models import GOLDEN, build_golden_seedvc
 
@@ -60,6 +61,23 @@ def test_batched_takes_equal_takes_alone(model, audio, reference, convert_style)
                               seeds=[seed])[0]
         assert out.shape == alone.shape
         np.testing.assert_allclose(out, alone, atol=BATCH_ATOL, rtol=0)
+
+
+def test_batched_vocoder_changes_only_window_tails(model, audio, reference):
+    """batch_vocoder pads windows into shared vocoder calls: same lengths, and a single-window take only differs in
+    its last RECEPTIVE_FIELD_FRAMES (+1) frames (there by up to the signal's own size on these random weights)."""
+    sources = takes(audio[0])
+    exact = model.convert(sources, SAMPLE_RATE, reference, diffusion_steps=1, seeds=[1, 2, 3])
+    model.batch_vocoder = True
+    try:
+        fast = model.convert(sources, SAMPLE_RATE, reference, diffusion_steps=1, seeds=[1, 2, 3])
+    finally:
+        model.batch_vocoder = False
+    tail = (RECEPTIVE_FIELD_FRAMES + 1) * HOP_LENGTH
+    for i, (a, b) in enumerate(zip(exact, fast)):
+        assert a.shape == b.shape
+        if i != 1:  # takes 0 and 2 fit one window
+            np.testing.assert_allclose(a[:-tail], b[:-tail], atol=BATCH_ATOL, rtol=0)
 
 
 def test_timbre_output_keeps_the_source_duration(model, audio, reference):
