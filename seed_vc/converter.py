@@ -143,7 +143,7 @@ class SeedVC:
                  content: ContentEncoder, style_encoder: CAMPPlus, vocoder: BigVGAN, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, max_context_s: int = 30, ar_max_content_len: int = 1500,
                  overlap_frames: int = 16, max_reference_s: float | None = None, reference_cache_size: int = 8,
-                 max_rows_per_pass: int = 8, batch_vocoder: bool = False) -> None:
+                 max_rows_per_pass: int = 8, batch_vocoder: bool = False, ar_max_new_tokens: int = 4001) -> None:
         """
         Args:
             dtype: autocast dtype for HuBERT, CAMPPlus, the AR and the style-path CFM on GPU (the timbre-path CFM is
@@ -159,6 +159,7 @@ class SeedVC:
                 then differ from vocoding it alone (padding frames enter the receptive field; on the random golden
                 weights by as much as the signal), so a take is no longer equal to the same take converted alone.
                 Off by default: one vocoder call per window.
+            ar_max_new_tokens: cap on AR tokens per chunk (upstream 4001, i.e. 80 s of content at 50 Hz).
         """
         self.device, self.dtype = torch.device(device), dtype
         self.cfm, self.cfm_regulator, self.ar, self.ar_regulator = cfm, cfm_regulator, ar, ar_regulator
@@ -167,7 +168,7 @@ class SeedVC:
             module.to(self.device).eval()
         self.max_context_s, self.ar_max_content_len = max_context_s, ar_max_content_len
         self.overlap_frames, self.max_rows_per_pass = overlap_frames, max_rows_per_pass
-        self.batch_vocoder = batch_vocoder
+        self.batch_vocoder, self.ar_max_new_tokens = batch_vocoder, ar_max_new_tokens
         self.max_reference_s = max_context_s - 5 if max_reference_s is None else max_reference_s
         if not MIN_REFERENCE_S <= self.max_reference_s < max_context_s:
             raise ValueError(f"max_reference_s={self.max_reference_s} must be in [{MIN_REFERENCE_S}, max_context_s)")
@@ -370,12 +371,17 @@ class SeedVC:
             new_tokens = [t.to(self.device).long() for t in replay.ar_tokens]
         else:
             sampling = SamplingOptions(top_p=options.top_p, temperature=options.temperature,
-                                       repetition_penalty=options.repetition_penalty)
+                                       repetition_penalty=options.repetition_penalty,
+                                       max_new_tokens=self.ar_max_new_tokens)
             with self._autocast():
                 new_tokens = self.ar.generate(texts, targets, sampling, gens)
         windows = []
+        block = self.cfm.estimator.dims.block_size
         for take, new in zip(jobs, new_tokens):
-            n_frames = int(mel_lens[take] / tokens[take][0].numel() * new.numel() * options.length_adjust)
+            n_src_tokens = tokens[take][0].numel()
+            # The DiT's RoPE table has block_size rows (8192): a runaway chunk is cut to fit next to the prompt.
+            new = new[: int((block - reference.mel_len) / (mel_lens[take] / n_src_tokens * options.length_adjust))]
+            n_frames = int(mel_lens[take] / n_src_tokens * new.numel() * options.length_adjust)  # upstream's order
             with self._autocast():
                 cond = self.cfm_regulator(new[None], torch.tensor([n_frames]))[0].float()
             windows.append(_Window(take, cond))
