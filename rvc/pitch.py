@@ -35,7 +35,7 @@ def extract_f0(audio16k: np.ndarray, method: str = "fcpe", *, rmvpe_path: str | 
 
     filter_radius > 2 applies a 3-tap median filter to harvest's track (RVC's "filter_radius" slider).
     """
-    audio = np.asarray(audio16k, dtype=np.float32)
+    audio = np.asarray(audio16k)
     if audio.ndim != 1:
         raise ValueError(f"extract_f0 expects mono audio [n], got shape {audio.shape}")
     n_frames = audio.shape[0] // HOP + 1
@@ -44,11 +44,11 @@ def extract_f0(audio16k: np.ndarray, method: str = "fcpe", *, rmvpe_path: str | 
             raise FileNotFoundError(
                 f"f0 method 'rmvpe' needs its weights (rmvpe.pt), not found at {rmvpe_path!r}; "
                 f"methods available: {', '.join(available_f0_methods(rmvpe_path))}")
-        f0 = _rmvpe(str(rmvpe_path), str(device), dtype).infer(audio)
+        f0 = _rmvpe(str(rmvpe_path), str(device), dtype).infer(audio.astype(np.float32))
     elif method == "fcpe":
-        f0 = _fcpe_f0(audio, str(device), n_frames)
+        f0 = _fcpe_f0(audio.astype(np.float32), str(device), n_frames)
     elif method == "harvest":
-        x = audio.astype(np.float64)
+        x = audio.astype(np.float64)  # pyworld works in double; keep the caller's precision
         f0, t = _pyworld().harvest(x, SAMPLE_RATE, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=1000 * HOP / SAMPLE_RATE)
         f0 = _pyworld().stonemask(x, f0, t, SAMPLE_RATE)
         if filter_radius > 2:

@@ -215,9 +215,7 @@ class RMVPE:
                  dtype: torch.dtype = torch.float32) -> None:
         self.device, self.dtype = torch.device(device), dtype
         self.mel = MelFrontEnd().to(self.device)
-        self.model = E2E()
-        load_rmvpe_weights(self.model, weights)
-        self.model.eval().to(self.device, dtype)
+        self.model = load_e2e(weights).eval().to(self.device, dtype)
 
     @torch.no_grad()
     def salience(self, audio: np.ndarray) -> np.ndarray:
@@ -232,7 +230,23 @@ class RMVPE:
         return decode(self.salience(audio), thred)
 
 
-def load_rmvpe_weights(model: E2E, path: str | Path) -> None:
+def e2e_dims(state: dict[str, torch.Tensor]) -> dict:
+    """E2E constructor arguments read off a state_dict (released: n_blocks 4, 5 levels, 4 inter, 16 ch).
+
+    The pooling kernel has no weights and is always (2, 2). This lets reduced test weights load too.
+    """
+    def count(prefix: str) -> int:
+        return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
+
+    first_conv = state.get("unet.encoder.layers.0.conv.0.conv.0.weight")
+    if first_conv is None:
+        raise ValueError("not an RMVPE state_dict: no 'unet.encoder.layers.0.conv.0.conv.0.weight'")
+    return dict(n_blocks=count("unet.encoder.layers.0.conv."), n_gru=count("fc.0.gru.weight_ih_l") // 2,
+                en_de_layers=count("unet.encoder.layers."), inter_layers=count("unet.intermediate.layers."),
+                in_channels=first_conv.shape[1], en_out_channels=first_conv.shape[0])
+
+
+def load_e2e(path: str | Path) -> E2E:
     """Strictly load a bare rmvpe.pt state_dict, explaining what is wrong if it does not match."""
     path = Path(path)
     if not path.is_file():
@@ -241,6 +255,7 @@ def load_rmvpe_weights(model: E2E, path: str | Path) -> None:
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path} is not a bare RMVPE state_dict (found {type(state).__name__} with keys "
                          f"{list(state)[:5] if isinstance(state, dict) else '-'})")
+    model = E2E(**e2e_dims(state))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -250,3 +265,4 @@ def load_rmvpe_weights(model: E2E, path: str | Path) -> None:
                          f"{len(missing)} missing {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, "
                          f"{len(wrong_shape)} with a different shape {wrong_shape[:3]}")
     model.load_state_dict(state, strict=True)
+    return model
