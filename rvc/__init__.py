@@ -1,0 +1,7 @@
+"""RVC (Retrieval-based Voice Conversion), our own implementation, compatible with RVC WebUI / Applio files.
+
+    model = rvc.load_model("voice.pth")   # strict; refuses training checkpoints and non-HiFi-GAN vocoders
+    out = model.net.infer(features, lengths, sid, pitch, pitchf)
+"""
+from .model_file import ModelFileError, RVCModel, extract_model, load_model, read_model, save_model
+from .synthesizer import Synthesizer, SynthesizerConfig
