@@ -5,3 +5,7 @@
 """
 from .model_file import ModelFileError, RVCModel, extract_model, load_model, read_model, save_model
 from .synthesizer import Synthesizer, SynthesizerConfig
+from .content import load_contentvec
+from .index import build_index, load_index
+from .pipeline import ConvertOptions, ConvertResult, Pipeline, convert
+from .pitch import F0_METHODS, available_f0_methods, extract_f0

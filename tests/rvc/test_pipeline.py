@@ -1,5 +1,5 @@
 """End-to-end conversion on tiny random-weight models in the official file layouts (rvc.tiny)."""
-import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from rvc.tiny import build_tiny, tiny_dims
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("rvc_tiny")
     paths = {"contentvec": root / "contentvec", "rmvpe": root / "rmvpe.pt", "voice": root / "voice.pth",
-             "index": root / "voice.index"}
+             "index": root / "voice.index", "pretrained_G": root / "f0G40k.pth"}
     dims = tiny_dims()
     build_tiny(paths, dims)
     v1 = {**dims, "voice": {**dims["voice"], "version": "v1"}}
@@ -45,6 +45,30 @@ def _pipeline(tiny, voice="voice", index=True, **kw):
 def _run(pipe, audio, **options):
     torch.manual_seed(0)  # the synthesizer samples its prior and NSF noise
     return pipe(audio, ConvertOptions(**options))
+
+
+def _manifest_keys(shared_dir, name, *part):
+    entries = json.loads((shared_dir / "manifests" / "rvc" / name).read_text())
+    for p in part:
+        entries = entries[p]
+    return {e["key"] for e in entries}
+
+
+def test_tiny_files_use_the_official_layouts(tiny, shared_dir):
+    cv = torch.load(tiny["contentvec"] / "pytorch_model.bin", weights_only=True)
+    assert "final_proj.weight" in cv and "encoder.pos_conv_embed.conv.weight_g" in cv
+    assert not any("parametrizations" in k for k in cv)
+    rmvpe = torch.load(tiny["rmvpe"], weights_only=True)
+    assert all(torch.is_tensor(v) for v in rmvpe.values())  # a bare state_dict, no wrapper keys
+    assert set(rmvpe) <= _manifest_keys(shared_dir, "rmvpe_E2E.json", "state_dict")
+    base = torch.load(tiny["pretrained_G"], weights_only=True)
+    assert set(base) == {"model"} and any(k.startswith("enc_q.") for k in base["model"])
+    assert set(base["model"]) <= _manifest_keys(shared_dir, "v2_40k_f0.json", "G_checkpoint", "model")
+    voice = torch.load(tiny["voice"], weights_only=True)
+    assert set(voice) == {"weight", "config", "info", "sr", "f0", "version"}
+    assert voice["sr"] == "40k" and voice["f0"] == 1 and voice["version"] == "v2"
+    assert all(v.dtype == torch.float16 for v in voice["weight"].values())
+    assert set(voice["weight"]) <= _manifest_keys(shared_dir, "v2_40k_f0.json", "inference_pth", "weight")
 
 
 def test_output_lasts_as_long_as_the_input_at_the_model_rate(tiny, speech):
