@@ -41,8 +41,10 @@ class RVCModel:
 
     def build(self, device: torch.device | str | None = None) -> Synthesizer:
         """Build the inference synthesizer (no enc_q), load the weights strictly in fp32, eval mode."""
-        net = Synthesizer(self.config, self.version, self.f0, posterior=False)
-        _load_strict(net, self.weights, self.path or "<weights>")
+        with torch.device("meta"):  # no point initialising weights that are overwritten next
+            net = Synthesizer(self.config, self.version, self.f0, posterior=False)
+        _check_keys(net, self.weights, self.path or "<weights>")
+        net.load_state_dict({k: v.float() for k, v in self.weights.items()}, assign=True)
         self.net = net.eval().to(device) if device is not None else net.eval()
         return self.net
 
