@@ -63,6 +63,8 @@ def read_model(path: str | Path) -> RVCModel:
     _refuse_non_models(ckpt, path)
     if "weight" not in ckpt or "config" not in ckpt:
         raise ModelFileError(f"{path}: not an RVC voice model (needs 'weight' and 'config'; has {sorted(ckpt)})")
+    if not isinstance(ckpt["weight"], dict):
+        raise ModelFileError(f"{path}: 'weight' should be a state_dict, found {type(ckpt['weight']).__name__}")
     weights = canonical_state_dict(ckpt["weight"])
     if "emb_g.weight" not in weights:
         raise ModelFileError(f"{path}: weights have no 'emb_g.weight' (speaker embedding)")
