@@ -74,8 +74,8 @@ def feature_loss(fmap_real: list[list[torch.Tensor]], fmap_fake: list[list[torch
 
 def kl_loss(z_p: torch.Tensor, logs_q: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor,
             z_mask: torch.Tensor) -> torch.Tensor:
-    """KL between the posterior sample mapped through the flow (z_p, logs_q) and the prior (m_p, logs_p),
-    averaged over unmasked frames × channels-summed positions (as upstream: sum / sum(mask))."""
+    """KL between the posterior sample mapped through the flow (z_p, logs_q) and the prior (m_p, logs_p):
+    summed over channels and valid frames, divided by the number of valid frames (as upstream)."""
     z_p, logs_q, m_p, logs_p, z_mask = (t.float() for t in (z_p, logs_q, m_p, logs_p, z_mask))
     kl = logs_p - logs_q - 0.5 + 0.5 * (z_p - m_p) ** 2 * torch.exp(-2.0 * logs_p)
     return torch.sum(kl * z_mask) / torch.sum(z_mask)
