@@ -56,13 +56,20 @@ class ConvertOptions:
     protect: float = 0.33  # content kept un-retrieved in unvoiced frames (0.5 = protection off)
     speaker_id: int = 0
 
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("index_rate", 0, 1), ("rms_mix_rate", 0, 1), ("protect", 0, 0.5),
+                             ("filter_radius", 0, 7), ("resample_sr", 0, 48000)):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"{name}={value!r} is outside [{lo}, {hi}]")
+
 
 @dataclass(frozen=True)
 class ConvertResult:
     audio: np.ndarray  # float32 mono, peak <= 0.99
     sample_rate: int
     f0_method: str | None  # the pitch method actually used; None for models without pitch guidance
-    f0: np.ndarray | None  # the f0 track used (Hz, after key shift, 100 frames/s incl. the 'pad' context)
+    f0: np.ndarray | None  # the f0 track used for the source (Hz after the key shift, 100 frames/s)
 
 
 class Pipeline:
@@ -94,6 +101,9 @@ class Pipeline:
         # 1. Validate, guard the peak, high-pass.
         audio = np.asarray(audio16k, dtype=np.float32)
         check_source(audio)
+        if not 0 <= o.speaker_id < self.net.emb_g.num_embeddings:
+            raise ValueError(f"speaker_id={o.speaker_id} is outside this model's speakers "
+                             f"[0, {self.net.emb_g.num_embeddings - 1}]")
         peak = np.abs(audio).max() / 0.95
         if peak > 1:
             audio = audio / peak
@@ -107,7 +117,8 @@ class Pipeline:
         pitch = pitchf = f0 = None
         if f0_method is not None:
             f0 = shift_key(extract_f0(audio_pad, f0_method, rmvpe_path=self.rmvpe_path,
-                                      filter_radius=o.filter_radius, device=self.device)[:n_frames], o.key)
+                                      filter_radius=o.filter_radius, device=self.device,
+                                      dtype=self.dtype)[:n_frames], o.key)
             pitch = torch.from_numpy(coarse_f0(f0)).long()[None].to(self.device)
             pitchf = torch.from_numpy(f0).float()[None].to(self.device)
         # 4. Convert window by window; each keeps `pad` seconds of context on both sides, trimmed afterwards.
@@ -137,6 +148,8 @@ class Pipeline:
         out_peak = np.abs(out).max() / PEAK_LIMIT
         if out_peak > 1:
             out = out / out_peak
+        if f0 is not None:
+            f0 = f0[t_pad // HOP:(t_pad + audio.shape[0]) // HOP]
         return ConvertResult(out.astype(np.float32), sr_out, f0_method, f0)
 
     def _resolve_f0_method(self, method: str) -> str:

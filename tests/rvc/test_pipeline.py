@@ -78,6 +78,7 @@ def test_output_lasts_as_long_as_the_input_at_the_model_rate(tiny, speech):
     assert result.audio.dtype == np.float32 and np.isfinite(result.audio).all()
     assert 0 < np.abs(result.audio).max() <= 0.99
     assert result.f0_method == "fcpe"  # "auto" without rmvpe.pt
+    assert result.f0.shape == (len(speech) // 160,) and 150 < np.median(result.f0[result.f0 > 0]) < 230
 
 
 def test_rmvpe_is_used_when_its_weights_are_given_and_rates_can_change(tiny, speech):
@@ -150,6 +151,10 @@ def test_clear_errors_for_bad_inputs(tiny, speech, tmp_path):
     pipe = _pipeline(tiny)
     with pytest.raises(ValueError, match="silent"):
         pipe(np.zeros(16000, np.float32))
+    with pytest.raises(ValueError, match="speaker_id=7"):
+        pipe(speech, ConvertOptions(speaker_id=7))
+    with pytest.raises(ValueError, match=r"index_rate=1.5 is outside \[0, 1\]"):
+        ConvertOptions(index_rate=1.5)
     with pytest.raises(ValueError, match="unknown f0 method 'crepe'.*fcpe"):
         pipe(speech, ConvertOptions(f0_method="crepe"))
     with pytest.raises(FileNotFoundError, match="index file not found"):

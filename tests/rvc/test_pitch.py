@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from rvc.pitch import coarse_f0, extract_f0, shift_key
 
@@ -50,3 +51,20 @@ def test_key_shift_and_coarse_ids():
     assert coarse.dtype == np.int32
     assert coarse[0] == 1 and coarse[1] == 1 and coarse[-2] == 255 and coarse[-1] == 255
     assert coarse[2] < coarse[3]
+
+
+def test_rmvpe_weights_load_strictly(shared_dir, tmp_path):
+    from rvc.rmvpe import E2E, load_e2e
+
+    state = E2E(n_blocks=1, en_de_layers=2, inter_layers=1, en_out_channels=4).state_dict()
+    torch.save(state, tmp_path / "rmvpe.pt")
+    f0 = extract_f0(0.1 * np.random.default_rng(0).normal(size=3200).astype(np.float32), "rmvpe",
+                    rmvpe_path=tmp_path / "rmvpe.pt")
+    assert f0.shape == (21,)
+    torch.save({"model": state}, tmp_path / "wrapped.pt")
+    with pytest.raises(ValueError, match="not a bare RMVPE state_dict"):
+        load_e2e(tmp_path / "wrapped.pt")
+    renamed = {k.replace("fc.1.", "fc.2."): v for k, v in state.items()}
+    torch.save(renamed, tmp_path / "renamed.pt")
+    with pytest.raises(ValueError, match=r"does not match the RMVPE E2E network.*2 missing \['fc.1.bias', 'fc.1.weight'\]"):
+        load_e2e(tmp_path / "renamed.pt")
