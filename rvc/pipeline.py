@@ -73,7 +73,10 @@ class ConvertResult:
 
 
 class Pipeline:
-    """Loaded components for repeated conversions with one voice (the studio caches one per voice)."""
+    """Loaded components for repeated conversions with one voice (the studio caches one per voice).
+
+    The voice network and ContentVec are moved to `device` / `dtype` in place.
+    """
 
     def __init__(self, model: RVCModel, contentvec: HubertWithFinalProj, index: FeatureIndex | None = None,
                  rmvpe_path: str | Path | None = None, device: str | torch.device = "cpu",
