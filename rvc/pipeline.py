@@ -136,14 +136,15 @@ class Pipeline:
                                        None if pitchf is None else pitchf[:, frames])
             pieces.append(out[trim:-trim])
             start = cut
-        # 5. Join at the model's rate; upstream ends 10-20 ms short of the input, so fit the length exactly.
+        # 5. Join at the model's rate and apply the loudness envelope (over the joined length, as upstream).
         tgt_sr = self.model.sr
         out = np.concatenate(pieces)
-        n_out = round(audio.shape[0] * tgt_sr / SAMPLE_RATE)
-        out = np.pad(out[:n_out], (0, max(0, n_out - out.shape[0])))
-        # 6. Loudness envelope, resampling, peak guard.
         if o.rms_mix_rate != 1:
             out = mix_rms(audio, SAMPLE_RATE, out, tgt_sr, o.rms_mix_rate)
+        # 6. Upstream ends 10-20 ms short of the input (ContentVec's last frames): pad so lengths match exactly.
+        n_out = round(audio.shape[0] * tgt_sr / SAMPLE_RATE)
+        out = np.pad(out[:n_out], (0, max(0, n_out - out.shape[0])))
+        # 7. Resampling, peak guard.
         sr_out = tgt_sr
         if o.resample_sr >= 16000 and o.resample_sr != tgt_sr:
             out = librosa.resample(out, orig_sr=tgt_sr, target_sr=o.resample_sr)
