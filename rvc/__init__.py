@@ -2,6 +2,7 @@
 
     model = rvc.load_model("voice.pth")   # strict; refuses training checkpoints and non-HiFi-GAN vocoders
     out = model.net.infer(features, lengths, sid, pitch, pitchf)
+    result = rvc.convert("line.wav", "voice.pth", "contentvec/", "voice.index")  # .audio at .sample_rate
 """
 from .model_file import ModelFileError, RVCModel, extract_model, load_model, read_model, save_model
 from .synthesizer import Synthesizer, SynthesizerConfig
