@@ -1,0 +1,263 @@
+"""RVC model files: the shared voice .pth loads strictly and converts like upstream, our saver writes exactly
+the published format, and files that are not voice models are refused with a message that says what to do."""
+import functools
+import json
+import pathlib
+
+import pytest
+import torch
+
+from rvc.discriminator import MultiPeriodDiscriminator
+from rvc.model_file import (ModelFileError, extract_model, load_checkpoint, load_model, read_model, save_checkpoint,
+                            save_model, shared_model_dict)
+from rvc.synthesizer import Synthesizer, SynthesizerConfig, release_config
+from rvc_golden import golden_for, load, params, variant_of
+
+ATOL = 1e-5
+
+
+def _manifests(shared_dir: pathlib.Path) -> list[pathlib.Path]:
+    return sorted((shared_dir / "manifests" / "rvc").glob("v*_*k_*f0.json"))
+
+
+MANIFEST_NAMES = [f"{v}_{sr}_{f}" for v in ("v1", "v2") for sr in ("32k", "40k", "48k") for f in ("f0", "nof0")]
+
+
+@pytest.fixture(params=MANIFEST_NAMES)
+def manifest(request, shared_dir) -> dict:
+    path = shared_dir / "manifests" / "rvc" / f"{request.param}.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return json.loads(path.read_text())
+
+
+def _variant(manifest: dict) -> tuple[str, str, bool]:
+    version, sr, f0 = manifest["variant"].split("_")
+    return version, sr, f0 == "f0"
+
+
+def _on_meta(build):
+    with torch.device("meta"):  # shapes and dtypes without allocating or initialising weights
+        return build()
+
+
+@functools.lru_cache(maxsize=None)
+def _meta_synthesizer(version: str, sr: str, f0: bool) -> Synthesizer:
+    return _on_meta(lambda: Synthesizer(release_config(version, sr), version, f0))
+
+
+def _zero_noise_audio(net: Synthesizer, case: dict) -> torch.Tensor:
+    inputs, expected = case["inputs"], case["outputs"]["zero_noise"]
+    pitch = {"pitch": inputs["pitch"], "pitchf": inputs["pitchf"]} if net.f0 else {}
+    source = torch.zeros_like(expected["har_source"]) if net.f0 else None
+    with torch.no_grad():
+        return net.infer(inputs["phone"], inputs["phone_lengths"], inputs["sid"], **pitch,
+                         z_noise=torch.zeros_like(expected["m_p"]), source_noise=source).audio
+
+
+# --- the published shared files ---------------------------------------------------------------------------
+
+@pytest.mark.golden
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+def test_shared_model_file_loads_and_reproduces_upstream(path):
+    variant = variant_of(path)
+    model = load_model(path)
+    assert (model.version, model.f0, model.sr) == (variant[:2], variant.endswith("_f0"), 40000)
+    assert model.info == "golden reduced model" and model.metadata == {}
+    assert model.config.spk_embed_dim == model.weights["emb_g.weight"].shape[0]
+    assert not hasattr(model.net, "enc_q")
+    case = load(golden_for(variant))
+    torch.testing.assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"],
+                               atol=ATOL, rtol=0)
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+def test_applio_flavoured_file_loads(path, tmp_path):
+    """Applio writes sr as an int, f0 as a bool, no info, extra metadata and sometimes parametrization names."""
+    raw = torch.load(path, weights_only=True)
+    weight = {k.replace(".weight_g", ".parametrizations.weight.original0")
+               .replace(".weight_v", ".parametrizations.weight.original1"): v for k, v in raw["weight"].items()}
+    applio = {"weight": weight, "config": raw["config"], "epoch": 3, "step": 30, "sr": 40000,
+              "f0": bool(raw["f0"]), "version": raw["version"], "model_name": "x", "author": None,
+              "embedder_model": "contentvec", "speakers_id": 1, "vocoder": "HiFi-GAN"}
+    torch.save(applio, tmp_path / "applio.pth")
+    model = load_model(tmp_path / "applio.pth")
+    assert model.f0 == bool(raw["f0"]) and model.sr == 40000 and model.info == ""
+    assert model.metadata["embedder_model"] == "contentvec" and model.metadata["epoch"] == 3
+    case = load(golden_for(variant_of(path)))
+    torch.testing.assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"],
+                               atol=ATOL, rtol=0)
+
+
+def test_defaults_when_version_and_f0_are_absent(tmp_path, shared_dir):
+    """Files from before v2 carry neither key: RVC reads them as v1 with pitch guidance."""
+    path = shared_dir / "golden" / "rvc" / "mini_v1_f0.pth"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    raw = torch.load(path, weights_only=True)
+    del raw["version"], raw["f0"]
+    torch.save(raw, tmp_path / "old.pth")
+    model = read_model(tmp_path / "old.pth")
+    assert (model.version, model.f0) == ("v1", True)
+
+
+# --- manifests: our modules have exactly the upstream keys, shapes and parameter order ---------------------
+
+def test_release_synthesizer_matches_manifest(manifest):
+    version, sr, f0 = _variant(manifest)
+    config = release_config(version, sr)
+    assert config.to_list() == manifest["inference_pth"]["top_level"]["config"]
+    g = manifest["G_checkpoint"]
+    net = _meta_synthesizer(version, sr, f0)
+    assert [(k, list(v.shape), str(v.dtype)[6:]) for k, v in net.state_dict().items()] == \
+        [(e["key"], e["shape"], e["dtype"]) for e in g["model"]]
+    assert [name for name, _ in net.named_parameters()] == g["parameters_order_for_optimizer_state"]
+    assert sum(p.numel() for p in net.parameters()) == g["n_params"]
+
+
+def test_discriminator_matches_manifest(manifest):
+    version, _, _ = _variant(manifest)
+    d = manifest["D_checkpoint"]
+    mpd = _on_meta(lambda: MultiPeriodDiscriminator(version))
+    assert [(k, list(v.shape), str(v.dtype)[6:]) for k, v in mpd.state_dict().items()] == \
+        [(e["key"], e["shape"], e["dtype"]) for e in d["model"]]
+    assert sum(p.numel() for p in mpd.parameters()) == d["n_params"]
+
+
+def test_shared_format_matches_manifest(manifest):
+    version, sr, f0 = _variant(manifest)
+    net = _meta_synthesizer(version, sr, f0)
+    shared = shared_model_dict(net.state_dict(), net.config, version, f0, info="20epoch")
+    top = manifest["inference_pth"]["top_level"]
+    assert list(shared) == ["weight", "config", "info", "sr", "f0", "version"]
+    assert shared["config"] == top["config"] and shared["info"] == "20epoch"
+    assert shared["sr"] == sr and type(shared["f0"]) is int and shared["f0"] == int(f0) and shared["version"] == version
+    assert [(k, list(v.shape), str(v.dtype)[6:]) for k, v in shared["weight"].items()] == \
+        [(e["key"], e["shape"], e["dtype"]) for e in manifest["inference_pth"]["weight"]]
+
+
+@pytest.mark.parametrize("name", ["v2_40k_f0", "v1_48k_nof0"])
+def test_saved_file_read_back_raw_matches_manifest(name, tmp_path, shared_dir):
+    manifest = json.loads((shared_dir / "manifests" / "rvc" / f"{name}.json").read_text())
+    version, sr, f0 = _variant(manifest)
+    net = _on_meta(lambda: Synthesizer(release_config(version, sr), version, f0)).to_empty(device="cpu")
+    save_model(tmp_path / "voice.pth", net, info="20epoch")
+    raw = torch.load(tmp_path / "voice.pth", weights_only=True)
+    assert list(raw) == ["weight", "config", "info", "sr", "f0", "version"]
+    assert raw["config"] == manifest["inference_pth"]["top_level"]["config"]
+    assert (raw["info"], raw["sr"], raw["f0"], raw["version"]) == ("20epoch", sr, int(f0), version)
+    assert type(raw["f0"]) is int and type(raw["sr"]) is str
+    assert [(k, list(v.shape), str(v.dtype)[6:]) for k, v in raw["weight"].items()] == \
+        [(e["key"], e["shape"], e["dtype"]) for e in manifest["inference_pth"]["weight"]]
+
+
+# --- round trips ------------------------------------------------------------------------------------------
+
+@pytest.mark.golden
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+def test_save_then_load_round_trip(path, tmp_path):
+    model = load_model(path)
+    save_model(tmp_path / "again.pth", model.net, info=model.info)
+    original, saved = torch.load(path, weights_only=True), torch.load(tmp_path / "again.pth", weights_only=True)
+    assert saved.keys() == original.keys()
+    assert {k: v for k, v in saved.items() if k != "weight"} == {k: v for k, v in original.items() if k != "weight"}
+    assert list(saved["weight"]) == list(original["weight"])
+    assert all(torch.equal(saved["weight"][k], v) for k, v in original["weight"].items())
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("path", params("golden_<variant>.pt")[:1], ids=lambda p: getattr(p, "name", "none"))
+def test_training_checkpoint_round_trip_resumes_optimizer(path, tmp_path):
+    case = load(path)
+    version, f0 = ("v1" if "256" in case["class"] else "v2"), not case["class"].endswith("_nono")
+    config = SynthesizerConfig.from_list(case["config_list"])
+    net = Synthesizer(config, version, f0)
+    net.load_state_dict(case["state_dict"])
+    opt = torch.optim.AdamW(net.parameters(), 1e-4, betas=(0.8, 0.99), eps=1e-9)
+    sum(p.square().sum() for p in net.parameters()).backward()
+    opt.step()
+    save_checkpoint(tmp_path / "G_7.pth", net, opt, 1e-4, 7)
+    raw = torch.load(tmp_path / "G_7.pth", weights_only=True)
+    assert list(raw) == ["model", "iteration", "optimizer", "learning_rate"]
+    assert any(k.startswith("enc_q.") for k in raw["model"]) and raw["model"]["emb_g.weight"].dtype == torch.float32
+
+    fresh = Synthesizer(config, version, f0)
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), 1e-4, betas=(0.8, 0.99), eps=1e-9)
+    assert load_checkpoint(tmp_path / "G_7.pth", fresh, fresh_opt) == (7, 1e-4)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), fresh.state_dict().values()))
+    assert torch.equal(fresh_opt.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+    with pytest.raises(ModelFileError, match="extract_model"):
+        read_model(tmp_path / "G_7.pth")
+
+
+def test_extract_model_from_generator_checkpoint(tmp_path, shared_dir):
+    manifest = json.loads((shared_dir / "manifests" / "rvc" / "v2_32k_nof0.json").read_text())
+    config = release_config("v2", "32k")
+    net = _on_meta(lambda: Synthesizer(config, "v2", False)).to_empty(device="cpu")
+    torch.save({"model": net.state_dict(), "iteration": 5, "optimizer": {}, "learning_rate": 1e-4},
+               tmp_path / "G_2333333.pth")
+    with pytest.raises(ModelFileError, match="weights do not match.*missing"):
+        extract_model(tmp_path / "G_2333333.pth", tmp_path / "wrong.pth", sr="32k", f0=1, version="v2")
+    model = extract_model(tmp_path / "G_2333333.pth", tmp_path / "voice.pth", sr="32k", f0=0, version="v2")
+    assert (model.version, model.f0, model.sr, model.info) == ("v2", False, 32000, "Extracted model.")
+    raw = torch.load(tmp_path / "voice.pth", weights_only=True)
+    assert raw["config"] == manifest["inference_pth"]["top_level"]["config"] and raw["sr"] == "32k"
+    assert [(k, str(v.dtype)) for k, v in raw["weight"].items()] == \
+        [(e["key"], "torch.float16") for e in manifest["inference_pth"]["weight"]]
+
+
+# --- refusals ---------------------------------------------------------------------------------------------
+
+def test_corrupt_file_is_refused(tmp_path):
+    (tmp_path / "broken.pth").write_bytes(b"this is not a torch file")
+    with pytest.raises(ModelFileError, match="broken.pth: not a readable PyTorch checkpoint"):
+        load_model(tmp_path / "broken.pth")
+    with pytest.raises(ModelFileError, match="no such file"):
+        load_model(tmp_path / "missing.pth")
+
+
+def test_discriminator_checkpoint_is_refused(tmp_path):
+    torch.save({"model": {"discriminators.0.convs.0.bias": torch.zeros(16)}, "iteration": 1,
+                "optimizer": {}, "learning_rate": 1e-4}, tmp_path / "D_100.pth")
+    with pytest.raises(ModelFileError, match="discriminator training checkpoint"):
+        load_model(tmp_path / "D_100.pth")
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("vocoder", ["RefineGAN", "MRF HiFi-GAN"])
+def test_other_vocoders_are_refused(vocoder, tmp_path):
+    path = params("mini_<variant>.pth")[0]
+    if not isinstance(path, pathlib.Path):
+        pytest.skip("no mini_*.pth golden files")
+    raw = torch.load(path, weights_only=True)
+    torch.save({**raw, "vocoder": vocoder}, tmp_path / "applio.pth")
+    with pytest.raises(ModelFileError, match=vocoder):
+        load_model(tmp_path / "applio.pth")
+
+
+@pytest.mark.golden
+def test_mismatched_weights_name_the_keys(tmp_path):
+    path = next((p for p in params("mini_<variant>.pth") if isinstance(p, pathlib.Path)
+                 and variant_of(p) == "v2_f0"), None)
+    if path is None:
+        pytest.skip("no mini_v2_f0.pth")
+    raw = torch.load(path, weights_only=True)
+    del raw["weight"]["dec.conv_post.weight"]
+    raw["weight"]["enc_p.emb_phone.weight"] = raw["weight"]["enc_p.emb_phone.weight"][:, :256]
+    torch.save(raw, tmp_path / "bad.pth")
+    with pytest.raises(ModelFileError, match=r"bad.pth.*missing \(1\): dec.conv_post.weight.*wrong shape.*emb_phone"):
+        load_model(tmp_path / "bad.pth")
+
+
+@pytest.mark.golden
+def test_v1_model_refuses_768_dim_features():
+    path = next((p for p in params("mini_<variant>.pth") if isinstance(p, pathlib.Path)
+                 and variant_of(p) == "v1_f0"), None)
+    if path is None:
+        pytest.skip("no mini_v1_f0.pth")
+    model = load_model(path)
+    with pytest.raises(ValueError, match="v1 model expects 256-dim"):
+        model.net.infer(torch.zeros(1, 10, 768), torch.tensor([10]), torch.tensor([0]),
+                        torch.ones(1, 10, dtype=torch.long), torch.full((1, 10), 100.0))
