@@ -20,7 +20,7 @@ def build(studio: Studio) -> tuple[callable, list]:
                 gr.Markdown("Zero-shot: the result takes the timbre of a cast member, or of a reference you "
                             "upload here (3-30 s of clean speech).")
                 with gr.Row():
-                    cast = gr.Dropdown([], label="Cast member", elem_id="convert_cast")
+                    cast = gr.Dropdown([], label="Cast member", elem_id="convert_cast", allow_custom_value=True)
                     reference = gr.Audio(label="…or a reference recording", type="filepath")
                 with gr.Row():
                     steps = gr.Slider(1, 100, value=studio.settings.default_diff_steps, step=1,
@@ -35,7 +35,7 @@ def build(studio: Studio) -> tuple[callable, list]:
                 go_seed = gr.Button("Convert with Seed-VC", variant="primary", elem_id="convert_go")
             with gr.Tab("RVC (a voice model)"):
                 with gr.Row():
-                    voice = gr.Dropdown([], label="RVC voice", elem_id="rvc_voice")
+                    voice = gr.Dropdown([], label="RVC voice", elem_id="rvc_voice", allow_custom_value=True)
                     key = gr.Slider(-24, 24, value=0, step=1, label="Pitch shift (semitones)")
                     f0_method = gr.Dropdown(F0_METHODS, value="auto",
                                             label="Pitch method (auto: RMVPE if installed, else FCPE)")
