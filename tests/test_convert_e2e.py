@@ -110,6 +110,11 @@ def test_rvc_voice_upload_convert_and_delete(served, tiny_voice, line, tmp_path)
                                 api_name="/convert_rvc")
     assert "pitch: rmvpe" in notes and "index: not used" in notes  # tiny RMVPE is installed, so auto picks it
 
+    sf.write(tmp_path / "silence.wav", np.zeros(16000 * 3, np.float32), 16000)
+    with pytest.raises(Exception, match="source is silent"):
+        client.predict(handle_file(str(tmp_path / "silence.wav")), "Hale", 0, "fcpe", 0.75, 0.33, "wav",
+                       api_name="/convert_rvc")
+
     client.predict("Hale", api_name="/rvc_delete")
     assert "Hale" not in [v["name"] for v in client.predict(api_name="/rvc_list")]
 
