@@ -18,11 +18,12 @@ def build_app(studio: Studio) -> gr.Blocks:
             gr.Markdown(TINY_BANNER, elem_id="tiny_banner")
         keep_events = design.build(studio)
         table, picker, refresh = cast.build(studio)
-        refresh_rvc, rvc_outputs = convert.build(studio)
+        convert_loaders = convert.build(studio)
         for event in keep_events:
             event.then(refresh, None, [table, picker], api_visibility="private")
         demo.load(refresh, None, [table, picker], api_visibility="private")
-        demo.load(refresh_rvc, None, rvc_outputs, api_visibility="private")
+        for fn, outputs in convert_loaders:
+            demo.load(fn, None, outputs, api_visibility="private")
 
         def health() -> dict:
             """Models, devices, quantisation and whether tiny models are loaded; answers while a job runs."""

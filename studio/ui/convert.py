@@ -10,8 +10,8 @@ from .common import GPU_LANE, user_errors
 F0_METHODS = ["auto", "rmvpe", "fcpe", "harvest", "dio"]
 
 
-def build(studio: Studio) -> tuple[callable, list]:
-    """Build the tab; returns (refresh, outputs) of the RVC voice list for the app's page load."""
+def build(studio: Studio) -> list[tuple[callable, list]]:
+    """Build the tab; returns the (function, outputs) pairs that fill its pickers on page load."""
     with gr.Tab("Convert"):
         source = gr.Audio(label="Source audio (any speech or singing)", type="filepath",
                           sources=["upload", "microphone"], elem_id="convert_source")
@@ -117,8 +117,10 @@ def build(studio: Studio) -> tuple[callable, list]:
         delete_voice.click(rvc_delete, voice, status, api_name="rvc_delete").then(
             refresh_rvc, None, [voices_table, voice], api_visibility="private")
         gr.api(rvc_list, api_name="rvc_list")
+        def cast_choices(selected: str | None = None):
+            return gr.update(choices=[m["name"] for m in studio.cast_list()], value=selected)
+
         # Dropdowns re-read the library whenever they are opened, so voices added in any tab show up.
-        cast.focus(lambda v: gr.update(choices=[m["name"] for m in studio.cast_list()], value=v), cast, cast,
-                   api_visibility="private", queue=False)
+        cast.focus(cast_choices, cast, cast, api_visibility="private", queue=False)
         voice.focus(refresh_rvc, voice, [voices_table, voice], api_visibility="private", queue=False)
-    return refresh_rvc, [voices_table, voice]
+    return [(refresh_rvc, [voices_table, voice]), (cast_choices, [cast])]
