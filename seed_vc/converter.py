@@ -337,7 +337,8 @@ class SeedVC:
         prompt_len = reference.mel_len
         span = SAMPLE_RATE // HOP_LENGTH * self.max_context_s - prompt_len
         if span <= self.overlap_frames:
-            raise ValueError(f"reference prompt ({prompt_len} frames) leaves no room in a {self.max_context_s} s window")
+            raise ValueError(f"reference prompt ({prompt_len} frames) leaves no room in a "
+                             f"{self.max_context_s} s window")
         windows = []
         for take, ((wide, _), n_frames) in enumerate(zip(tokens, mel_lens)):
             with self._autocast():
@@ -466,5 +467,6 @@ def load_model(paths: dict[str, str | Path], device: str | torch.device = "cpu",
     hubert = load_hubert(paths["hubert"], dims.get("hubert_layers", RELEASE_SSL_LAYERS))
     campplus = CAMPPlus(CAMPPlusDims(**dims.get("campplus", {})))
     load_checkpoint(paths["campplus"], "campplus", {"": campplus})
-    return SeedVC(cfm, cfm_regulator, ar, ar_regulator, ContentEncoder(hubert, quantizers["bsq2048"], quantizers["bsq32"]),
-                  campplus, load_bigvgan(paths["bigvgan"]), device, dtype, **options)
+    content = ContentEncoder(hubert, quantizers["bsq2048"], quantizers["bsq32"])
+    return SeedVC(cfm, cfm_regulator, ar, ar_regulator, content, campplus, load_bigvgan(paths["bigvgan"]), device,
+                  dtype, **options)
