@@ -148,6 +148,18 @@ def test_reference_is_prepared_once(model, audio):
     assert (first.narrow_reduced[1:] != first.narrow_reduced[:-1]).all()
 
 
+def test_reference_cache_keeps_the_most_recent(model, audio):
+    size = model.reference_cache_size
+    model.reference_cache_size = 1
+    try:
+        a = model.prepare_reference(audio[1], SAMPLE_RATE)
+        b = model.prepare_reference(audio[0][:SAMPLE_RATE], SAMPLE_RATE)
+        assert model.prepare_reference(audio[0][:SAMPLE_RATE], SAMPLE_RATE) is b
+        assert model.prepare_reference(audio[1], SAMPLE_RATE) is not a  # evicted, prepared again
+    finally:
+        model.reference_cache_size = size
+
+
 @pytest.mark.parametrize("ref, sr, message", [
     (np.zeros(0, np.float32), SAMPLE_RATE, "empty"),
     (np.full(SAMPLE_RATE // 4, 0.1, np.float32), SAMPLE_RATE, "too short"),
