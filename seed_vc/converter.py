@@ -82,6 +82,7 @@ class _Window:
     """One CFM job: a slice of one take's conditioning."""
     take: int
     cond: torch.Tensor                # (L, C)
+    noise: torch.Tensor | None = None  # (1, 80, P + L), when drawn before the CFM stage
     mel: torch.Tensor | None = None   # (80, L) after the CFM
 
 
@@ -198,7 +199,9 @@ class SeedVC:
                 pieces.append((wave[start - history: start + window - history], CONTENT_HISTORY_S * CONTENT_TOKEN_RATE))
             wide, narrow = [], []
             for audio, drop in pieces:
-                with self._autocast():
+                # transformers' HuBERT draws torch.rand([]) per layer per call even in eval (its LayerDrop check);
+                # fork_rng keeps those draws out of the global RNG stream, which then holds noise and AR only.
+                with self._autocast(), torch.random.fork_rng(devices=[]):
                     tokens = self.content(audio[None].to(self.device), torch.tensor([audio.numel()]))
                 wide.append(tokens.wide[0, drop: int(tokens.lens[0])])
                 narrow.append(tokens.narrow[0, drop: int(tokens.lens[0])])
@@ -246,7 +249,8 @@ class SeedVC:
             sources: K mono float waves at `sr` (any lengths).
             reference: from prepare_reference.
             seeds: one per take; take i then gives the same audio whatever else is in the batch. None draws from
-                the global torch RNG (AR steps, then CFM noise take by take), so takes depend on each other.
+                the global torch RNG in upstream's order, as K sequential upstream calls after one
+                torch.manual_seed (the style path then runs its AR one chunk at a time, unbatched).
             replay: recorded upstream randomness for a single take (tests); overrides seeds.
             The rest: see ConvertOptions.
         Returns:
@@ -333,7 +337,8 @@ class SeedVC:
         prompt_len = reference.mel_len
         span = SAMPLE_RATE // HOP_LENGTH * self.max_context_s - prompt_len
         if span <= self.overlap_frames:
-            raise ValueError(f"reference prompt ({prompt_len} frames) leaves no room in a {self.max_context_s} s window")
+            raise ValueError(f"reference prompt ({prompt_len} frames) leaves no room in a "
+                             f"{self.max_context_s} s window")
         windows = []
         for take, ((wide, _), n_frames) in enumerate(zip(tokens, mel_lens)):
             with self._autocast():
@@ -349,8 +354,9 @@ class SeedVC:
     def _style_windows(self, tokens: list[tuple[torch.Tensor, torch.Tensor]], mel_lens: list[int],
                        reference: Reference, options: ConvertOptions, generators: list[torch.Generator] | None,
                        replay: Replay | None) -> list[_Window]:
-        """AR over chunks of each take's reduced narrow content (all chunks of all takes in one batched generate),
-        then each chunk's new wide tokens stretched to int(mel_len / n_tokens * n_new * length_adjust) frames."""
+        """AR over chunks of each take's reduced narrow content, then each chunk's new wide tokens stretched to
+        int(mel_len / n_tokens * n_new * length_adjust) frames. With seeds, all chunks of all takes share one
+        batched generate; with the global RNG, chunks run one by one, each followed by its CFM noise draw."""
         ref_narrow = reference.narrow_reduced
         chunk_size = self.ar_max_content_len - ref_narrow.numel()
         if chunk_size <= 0:
@@ -367,17 +373,23 @@ class SeedVC:
                 texts.append(self.ar_regulator(text[None])[0])
                 targets.append(empty if options.anonymization_only else reference.wide)
                 gens.append(None if generators is None else generators[take])
+        sampling = SamplingOptions(top_p=options.top_p, temperature=options.temperature,
+                                   repetition_penalty=options.repetition_penalty, max_new_tokens=self.ar_max_new_tokens)
+        sequential = replay is None and generators is None
         if replay is not None:
             new_tokens = [t.to(self.device).long() for t in replay.ar_tokens]
-        else:
-            sampling = SamplingOptions(top_p=options.top_p, temperature=options.temperature,
-                                       repetition_penalty=options.repetition_penalty,
-                                       max_new_tokens=self.ar_max_new_tokens)
+        elif not sequential:
             with self._autocast():
                 new_tokens = self.ar.generate(texts, targets, sampling, gens)
         windows = []
         block = self.cfm.estimator.dims.block_size
-        for take, new in zip(jobs, new_tokens):
+        for j, take in enumerate(jobs):
+            if sequential:
+                # Global RNG: upstream's order, one chunk at a time (its AR samples, then its CFM noise).
+                with self._autocast():
+                    new = self.ar.generate([texts[j]], [targets[j]], sampling)[0]
+            else:
+                new = new_tokens[j]
             n_src_tokens = tokens[take][0].numel()
             # The DiT's RoPE table has block_size rows (8192): a runaway chunk is cut to fit next to the prompt.
             new = new[: int((block - reference.mel_len) / (mel_lens[take] / n_src_tokens * options.length_adjust))]
@@ -385,6 +397,8 @@ class SeedVC:
             with self._autocast():
                 cond = self.cfm_regulator(new[None], torch.tensor([n_frames]))[0].float()
             windows.append(_Window(take, cond))
+            if sequential:
+                windows[-1].noise = draw_noise([reference.mel_len + n_frames], device=self.device)
         return windows
 
     def _run_cfm(self, windows: list[_Window], reference: Reference, options: ConvertOptions,
@@ -396,7 +410,8 @@ class SeedVC:
         if replay is not None:
             noise = [n.to(self.device) for n in replay.noise]
         else:
-            noise = [draw_noise([n], generators=None if generators is None else [generators[w.take]],
+            noise = [w.noise if w.noise is not None else
+                     draw_noise([n], generators=None if generators is None else [generators[w.take]],
                                 device=self.device) for w, n in zip(windows, frames)]
         t_span = cosine_t_span(options.diffusion_steps, self.device)
         rates = (options.intelligibility_cfg_rate, options.similarity_cfg_rate)
@@ -452,5 +467,6 @@ def load_model(paths: dict[str, str | Path], device: str | torch.device = "cpu",
     hubert = load_hubert(paths["hubert"], dims.get("hubert_layers", RELEASE_SSL_LAYERS))
     campplus = CAMPPlus(CAMPPlusDims(**dims.get("campplus", {})))
     load_checkpoint(paths["campplus"], "campplus", {"": campplus})
-    return SeedVC(cfm, cfm_regulator, ar, ar_regulator, ContentEncoder(hubert, quantizers["bsq2048"], quantizers["bsq32"]),
-                  campplus, load_bigvgan(paths["bigvgan"]), device, dtype, **options)
+    content = ContentEncoder(hubert, quantizers["bsq2048"], quantizers["bsq32"])
+    return SeedVC(cfm, cfm_regulator, ar, ar_regulator, content, campplus, load_bigvgan(paths["bigvgan"]), device,
+                  dtype, **options)

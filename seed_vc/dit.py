@@ -145,7 +145,7 @@ class Transformer(nn.Module):
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         n = self.block_size
-        destination[prefix + "causal_mask"] = torch.ones(n, n, dtype=torch.bool).tril()
+        destination[prefix + "causal_mask"] = torch.ones(n, n, dtype=torch.bool, device=self.freqs_cis.device).tril()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):

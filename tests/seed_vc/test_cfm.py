@@ -78,7 +78,8 @@ def test_estimator_single_and_batched(case):
     e = inp["estimator_single"]
     close(cfm.estimator(e["x"], e["prompt_x"], e["x_lens"], e["t"], e["style"], e["cond"]), out["estimator_single_out"])
     e = inp["estimator_batched"]
-    close(cfm.estimator(e["x"], e["prompt_x"], e["x_lens"], e["t"], e["style"], e["cond"]), out["estimator_batched_out"])
+    batched = cfm.estimator(e["x"], e["prompt_x"], e["x_lens"], e["t"], e["style"], e["cond"])
+    close(batched, out["estimator_batched_out"])
 
 
 def test_t_span(case):

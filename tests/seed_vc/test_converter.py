@@ -51,14 +51,14 @@ def takes(src: np.ndarray) -> list[np.ndarray]:
     return [src[: int(1.0 * SAMPLE_RATE)], src[SAMPLE_RATE: int(3.6 * SAMPLE_RATE)], src[-int(0.7 * SAMPLE_RATE):]]
 
 
-@pytest.mark.parametrize("convert_style", [False, True], ids=["timbre", "style"])
-def test_batched_takes_equal_takes_alone(model, audio, reference, convert_style):
+@pytest.mark.parametrize("convert_style, anonymize", [(False, False), (True, False), (True, True)],
+                         ids=["timbre", "style", "style-anonymized"])
+def test_batched_takes_equal_takes_alone(model, audio, reference, convert_style, anonymize):
     sources, seeds = takes(audio[0]), [11, 12, 13]
-    batch = model.convert(sources, SAMPLE_RATE, reference, diffusion_steps=2, convert_style=convert_style,
-                          seeds=seeds)
+    kwargs = dict(diffusion_steps=2, convert_style=convert_style, anonymization_only=anonymize)
+    batch = model.convert(sources, SAMPLE_RATE, reference, seeds=seeds, **kwargs)
     for source, seed, out in zip(sources, seeds, batch):
-        alone = model.convert([source], SAMPLE_RATE, reference, diffusion_steps=2, convert_style=convert_style,
-                              seeds=[seed])[0]
+        alone = model.convert([source], SAMPLE_RATE, reference, seeds=[seed], **kwargs)[0]
         assert out.shape == alone.shape
         np.testing.assert_allclose(out, alone, atol=BATCH_ATOL, rtol=0)
 
@@ -146,6 +146,18 @@ def test_reference_is_prepared_once(model, audio):
     assert first.mel.shape == (1, 80, mel_frames(ref.size))
     assert first.wide.ndim == first.narrow_reduced.ndim == 1
     assert (first.narrow_reduced[1:] != first.narrow_reduced[:-1]).all()
+
+
+def test_reference_cache_keeps_the_most_recent(model, audio):
+    size = model.reference_cache_size
+    model.reference_cache_size = 1
+    try:
+        a = model.prepare_reference(audio[1], SAMPLE_RATE)
+        b = model.prepare_reference(audio[0][:SAMPLE_RATE], SAMPLE_RATE)
+        assert model.prepare_reference(audio[0][:SAMPLE_RATE], SAMPLE_RATE) is b
+        assert model.prepare_reference(audio[1], SAMPLE_RATE) is not a  # evicted, prepared again
+    finally:
+        model.reference_cache_size = size
 
 
 @pytest.mark.parametrize("ref, sr, message", [
