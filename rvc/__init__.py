@@ -10,3 +10,7 @@ from .content import load_contentvec
 from .index import build_index, load_index
 from .pipeline import ConvertOptions, ConvertResult, Pipeline, convert
 from .pitch import F0_METHODS, available_f0_methods, extract_f0
+
+__all__ = ["F0_METHODS", "ConvertOptions", "ConvertResult", "ModelFileError", "Pipeline", "RVCModel", "Synthesizer",
+           "SynthesizerConfig", "available_f0_methods", "build_index", "convert", "extract_f0", "extract_model",
+           "load_contentvec", "load_index", "load_model", "read_model", "save_model"]

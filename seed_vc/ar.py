@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dit import RMSNorm, apply_rope, rope_table
+from .dit import FeedForward, RMSNorm, apply_rope, rope_table
 
 
 @dataclass
@@ -111,22 +111,11 @@ class Attention(nn.Module):
         return self.wo(y.transpose(1, 2).reshape(b, s, d))
 
 
-class FeedForward(nn.Module):
-    def __init__(self, dims: ARDims) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(dims.dim, dims.intermediate_size, bias=False)
-        self.w3 = nn.Linear(dims.dim, dims.intermediate_size, bias=False)
-        self.w2 = nn.Linear(dims.intermediate_size, dims.dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
-
-
 class TransformerBlock(nn.Module):
     def __init__(self, dims: ARDims) -> None:
         super().__init__()
         self.attention = Attention(dims)
-        self.feed_forward = FeedForward(dims)
+        self.feed_forward = FeedForward(dims.dim, dims.intermediate_size)
         self.ffn_norm = RMSNorm(dims.dim, dims.norm_eps)
         self.attention_norm = RMSNorm(dims.dim, dims.norm_eps)
 

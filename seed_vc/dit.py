@@ -100,13 +100,13 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """SwiGLU."""
+    """SwiGLU (shared by the DiT and the AR transformer)."""
 
-    def __init__(self, dims: DiTDims) -> None:
+    def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
-        self.w1 = nn.Linear(dims.hidden_dim, dims.ffn_dim, bias=False)
-        self.w3 = nn.Linear(dims.hidden_dim, dims.ffn_dim, bias=False)
-        self.w2 = nn.Linear(dims.ffn_dim, dims.hidden_dim, bias=False)
+        self.w1 = nn.Linear(dim, hidden, bias=False)
+        self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
@@ -116,7 +116,7 @@ class TransformerBlock(nn.Module):
     def __init__(self, dims: DiTDims) -> None:
         super().__init__()
         self.attention = Attention(dims)
-        self.feed_forward = FeedForward(dims)
+        self.feed_forward = FeedForward(dims.hidden_dim, dims.ffn_dim)
         self.ffn_norm = RMSNorm(dims.hidden_dim, dims.norm_eps)
         self.attention_norm = AdaLN(dims.hidden_dim, dims.norm_eps, 6)
 
