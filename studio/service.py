@@ -68,10 +68,11 @@ class Studio:
     # -- Voice Design ---------------------------------------------------------------------------
 
     def design(self, text: str, description: str, language: str = "auto", n: int = 3,
-               seed: int | None = None) -> tuple[int, list[np.ndarray]]:
+               seed: int | None = None, on_step=None) -> tuple[int, list[np.ndarray]]:
         """N samples of `text` in a voice described in words, from ONE batched TTS call.
 
         Returns (sample_rate, samples). The same seed and request give the same samples.
+        `on_step(done, total)` is called as codec frames are generated (progress bars).
         """
         n = int(n)
         if not 1 <= n <= MAX_SAMPLES:
@@ -79,7 +80,8 @@ class Studio:
         if not str(description or "").strip():
             raise ValueError("describe the voice, e.g. 'a gravelly old sea captain, low and slow'")
         engine = self.designer()
-        waves = engine.design(text, description, language=language, n=n, seed=None if seed is None else int(seed))
+        waves = engine.design(text, description, language=language, n=n, seed=None if seed is None else int(seed),
+                              on_step=on_step)
         return engine.sample_rate, waves
 
     # -- Cast library ---------------------------------------------------------------------------

@@ -131,3 +131,16 @@ def test_tiny_banner_is_on_the_page(served):
 
     client, _ = served
     assert "Tiny test models are loaded" in httpx.get(client.src).text
+
+
+def test_design_reports_progress_while_it_runs(served):
+    client, _ = served
+    job = client.submit("Steady as she goes.", "a calm narrator", "english", 1, 3, api_name="/design")
+    seen = []
+    while not job.done():
+        status = job.status()
+        if status.progress_data:
+            seen.extend((p.index, p.length, p.unit) for p in status.progress_data if p.index is not None)
+        time.sleep(0.05)
+    assert job.result()[0]
+    assert any(unit == "frames" and 0 < done <= total for done, total, unit in seen)

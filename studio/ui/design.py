@@ -37,8 +37,10 @@ def build(studio: Studio) -> list[gr.events.Dependency]:
         @user_errors
         def design(text, description, language, n, seed, progress=gr.Progress()):
             n = int(n)
-            progress(0, desc=f"Designing {n} sample(s) in one batched call")
-            sr, waves = studio.design(text, description, language, n, None if seed is None or seed < 0 else seed)
+            desc = f"Designing {n} sample(s) in one batched call"
+            progress(0, desc=desc)
+            sr, waves = studio.design(text, description, language, n, None if seed is None or seed < 0 else seed,
+                                      on_step=lambda done, total: progress((done, total), desc=desc, unit="frames"))
             return [(sr, w) for w in waves] + [None] * (MAX_SAMPLES - len(waves))
 
         @user_errors
