@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +242,8 @@ class SeedVC:
                 intelligibility_cfg_rate: float = 0.7, similarity_cfg_rate: float = 0.7, convert_style: bool = False,
                 length_adjust: float = 1.0, top_p: float = 0.9, temperature: float = 1.0,
                 repetition_penalty: float = 1.0, seeds: Sequence[int] | None = None,
-                anonymization_only: bool = False, *, replay: Replay | None = None) -> list[np.ndarray]:
+                anonymization_only: bool = False, *, replay: Replay | None = None,
+                on_stage: Callable[[str, float], None] | None = None) -> list[np.ndarray]:
         """Convert K source takes to the reference voice in one batched pass.
 
         Args:
@@ -252,6 +253,7 @@ class SeedVC:
                 the global torch RNG in upstream's order, as K sequential upstream calls after one
                 torch.manual_seed (the style path then runs its AR one chunk at a time, unbatched).
             replay: recorded upstream randomness for a single take (tests); overrides seeds.
+            on_stage: called as (stage name, fraction of the work done) when each stage starts, for progress bars.
             The rest: see ConvertOptions.
         Returns:
             K float32 waves at 22.05 kHz.
@@ -273,6 +275,7 @@ class SeedVC:
         if replay is not None and len(waves) != 1:
             raise ValueError("replay covers a single take")
         generators = None if seeds is None else [torch.Generator().manual_seed(int(s)) for s in seeds]
+        report = on_stage or (lambda stage, fraction: None)
 
         # 1. resample
         waves = [_to_model_rate(w, sr) for w in waves]
@@ -280,23 +283,28 @@ class SeedVC:
         waves_16k = [resample_to_16k(w) for w in waves]
 
         # 2. content
+        report("content", 0.0)
         tokens = self._content_tokens(waves_16k)
 
         # 3. windows (timbre) or AR chunks (style)
         if options.convert_style:
+            report("style (AR)", 0.1)
             windows = self._style_windows(tokens, mel_lens, reference, options, generators, replay)
         else:
             windows = self._timbre_windows(tokens, mel_lens, reference)
 
         # 4. CFM
+        report("diffusion", 0.4 if options.convert_style else 0.1)
         self._run_cfm(windows, reference, options, generators, replay)
 
         # 5. vocode and join
+        report("vocoder", 0.75)
         window_waves = self._vocode([w.mel for w in windows])
         out = []
         for take in range(len(waves)):
             chunk_waves = [wave for w, wave in zip(windows, window_waves) if w.take == take]
             out.append(join_windows(chunk_waves, self.overlap_frames * HOP_LENGTH).astype(np.float32))
+        report("done", 1.0)
         return out
 
     def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:

@@ -132,7 +132,7 @@ class Studio:
         """Any audio -> a cast member's voice (or an uploaded reference's) with Seed-VC V2.
 
         options: diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
-        length_adjust, seeds (see seed_vc.ConvertOptions).
+        length_adjust, seeds (see seed_vc.ConvertOptions), on_stage(stage, fraction) for progress.
         """
         source, sr = self._source(source_path)
         if cast_member:

@@ -62,11 +62,12 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                     seed, progress=gr.Progress()):
             if not source:
                 raise gr.Error("upload the source audio to convert")
-            progress(0, desc="Converting with Seed-VC")
+            progress(0, desc="Preparing the reference voice")
             out = studio.convert(source, cast or None, reference or None, diffusion_steps=int(steps),
                                  intelligibility_cfg_rate=float(intelligibility),
                                  similarity_cfg_rate=float(similarity), convert_style=bool(convert_style),
-                                 length_adjust=float(length_adjust), seeds=[int(seed or 0)])
+                                 length_adjust=float(length_adjust), seeds=[int(seed or 0)],
+                                 on_stage=lambda stage, fraction: progress(fraction, desc=f"Seed-VC: {stage}"))
             return str(studio.save_take(out.takes[0], out.sample_rate)), "; ".join(out.notes)
 
         @user_errors

@@ -89,6 +89,17 @@ def test_timbre_output_keeps_the_source_duration(model, audio, reference):
         assert out.size == mel_frames(source.size) * HOP_LENGTH
 
 
+@pytest.mark.parametrize("convert_style", [False, True])
+def test_stages_are_reported_in_order_for_progress_bars(model, audio, reference, convert_style):
+    seen = []
+    model.convert([takes(audio[0])[0]], SAMPLE_RATE, reference, diffusion_steps=1, seeds=[1],
+                  convert_style=convert_style, on_stage=lambda stage, fraction: seen.append((stage, fraction)))
+    expected = ["content"] + (["style (AR)"] if convert_style else []) + ["diffusion", "vocoder", "done"]
+    assert [stage for stage, _ in seen] == expected
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
 def test_seeds_make_takes_reproducible(model, audio, reference):
     source = takes(audio[0])[0]
     a, b, c = model.convert([source] * 3, SAMPLE_RATE, reference, diffusion_steps=1, seeds=[5, 5, 6])
