@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 import zipfile
@@ -116,10 +117,10 @@ class RVCVoices:
                 db.execute("INSERT INTO rvc_voices VALUES (?,?,?,?,?,?,?,?,?)",
                            (voice_id, name, name.casefold(), model.version, int(model.sr), int(model.f0),
                             int(index_src is not None), str(model.info or ""), time.time()))
-        except Exception as e:
+        except BaseException as e:
             shutil.rmtree(partial, ignore_errors=True)
             shutil.rmtree(self.root / voice_id, ignore_errors=True)
-            if "UNIQUE" in str(e):
+            if isinstance(e, sqlite3.IntegrityError):
                 raise LibraryError(f"an RVC voice named {name!r} already exists; pick another name") from None
             raise
         return self.get(voice_id)

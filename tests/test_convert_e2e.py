@@ -126,6 +126,8 @@ def test_rvc_voice_from_a_zip_and_refusals(served, tiny_voice, tmp_path):
         z.write(tiny_voice["voice"], "weights/../Hale.pth")
         z.write(tiny_voice["index"], "Hale.index")
     assert "Zipped" in client.predict([handle_file(str(archive))], "Zipped", api_name="/rvc_upload")
+    with pytest.raises(Exception, match="an RVC voice named 'zipped' already exists"):
+        client.predict([handle_file(str(archive))], "zipped", api_name="/rvc_upload")
     client.predict("Zipped", api_name="/rvc_delete")
 
     corrupt = tmp_path / "broken.pth"
