@@ -15,8 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from studio.registry import (RVC_FILES, SEED_VC_FILES, ModelEntry, check, entry_files, load_entries,
-                             role_paths, write_lock)
+from studio.registry import (RVC_FILES, SEED_VC_FILES, SEED_VC_TINY_DIMS, ModelEntry, check, entry_files,
+                             load_entries, role_paths, sha256_file, write_lock)
 from studio.settings import SettingsError, load_settings
 
 
@@ -46,8 +46,6 @@ def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
 
 def verify_pinned(entry: ModelEntry, models_dir: Path) -> None:
     """Files whose sha256 is published in models.yaml must match it exactly."""
-    from studio.registry import sha256_file
-
     for f, expected in entry.sha256.items():
         if sha256_file(entry.path(models_dir, f)) != expected:
             raise RuntimeError(f"{entry.name}/{f} does not match its pinned sha256; delete it and install again")
@@ -55,18 +53,13 @@ def verify_pinned(entry: ModelEntry, models_dir: Path) -> None:
 
 def build_tiny(models_dir: Path) -> None:
     """Tiny random-weight models in exactly the on-disk layout of the real ones."""
-    import seed_vc.tiny
     import rvc.tiny
-    from omegaconf import OmegaConf
-
-    from studio.settings import ROOT
+    import seed_vc.tiny
     from studio.tiny_qwen import build_tiny_voicedesign
 
     build_tiny_voicedesign(models_dir / "qwen3-tts-voicedesign")
-    seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES),
-                            OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "seed_vc_tiny.yaml")))
-    rvc.tiny.build_tiny(role_paths(models_dir, RVC_FILES),
-                        OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "rvc_tiny.yaml")))
+    seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES), seed_vc.tiny.load_dims(SEED_VC_TINY_DIMS))
+    rvc.tiny.build_tiny(role_paths(models_dir, RVC_FILES), rvc.tiny.tiny_dims())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.tiny:
             print(f"building tiny random-weight models in {models_dir} ...")
             build_tiny(models_dir)
-        for entry in [] if args.tiny else wanted:
-            print(f"installing {entry.name} ({entry.repo}@{entry.revision}) ...")
-            copy_from(entry, models_dir, args.mirror) if args.mirror else download(entry, models_dir)
-            verify_pinned(entry, models_dir)
+        else:
+            for entry in wanted:
+                print(f"installing {entry.name} ({entry.repo}@{entry.revision}) ...")
+                copy_from(entry, models_dir, args.mirror) if args.mirror else download(entry, models_dir)
+                verify_pinned(entry, models_dir)
     except Exception as e:  # a failed install must say what failed, not dump a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ REFERENCE_MIN_S = 3.0          # shorter references give unstable timbre
 REFERENCE_MAX_S = 30.0         # Seed-VC uses at most 25 s of the reference
 REFERENCE_RMS_DBFS = -20.0     # loudness every reference is normalised to
 MIN_SPEECH_S = 1.0             # a reference must contain at least this much detected speech
+DESIGNED_MIN_S = 1.0           # a designed sample kept as a cast member must be at least this long
 TRIM_TOP_DB = 40.0             # silence threshold for trimming, below the peak
 OUTPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
 
@@ -136,22 +137,28 @@ def normalise_loudness(wave: np.ndarray, target_dbfs: float = REFERENCE_RMS_DBFS
     return peak_safe(wave * (10 ** (target_dbfs / 20) / rms))
 
 
-def prepare_reference(wave: np.ndarray, sr: int, check_speech: bool = True) -> np.ndarray:
-    """Validate and condition a voice reference: trimmed, 3-30 s, speech, 24 kHz, normalised.
+def prepare_reference(wave: np.ndarray, sr: int, designed: bool = False) -> np.ndarray:
+    """Validate and condition a voice reference: trimmed, bounded, 24 kHz, normalised.
 
-    Designed samples skip the speech check (they are the model's own output);
-    uploads must contain speech.
+    Uploads must be 3-30 s and contain speech. Designed samples are the model's
+    own output: they skip the speech check, need only 1 s, and are cut to 30 s.
     """
     wave = trim_silence(np.asarray(wave, dtype=np.float32))
     seconds = len(wave) / sr
-    if seconds == 0:
-        raise AudioError("reference is silent: upload a recording of someone speaking")
-    if seconds < REFERENCE_MIN_S:
-        raise AudioError(f"reference is {seconds:.1f} s after trimming silence; it needs at least "
-                         f"{REFERENCE_MIN_S:.0f} s of speech")
-    if seconds > REFERENCE_MAX_S:
-        raise AudioError(f"reference is {seconds:.1f} s after trimming silence; keep it under "
-                         f"{REFERENCE_MAX_S:.0f} s (cut the best part of the recording)")
-    if check_speech and speech_seconds(wave, sr) < MIN_SPEECH_S:
-        raise AudioError("no speech found in the reference: upload a recording of someone speaking")
+    if designed:
+        if seconds < DESIGNED_MIN_S:
+            raise AudioError(f"sample is {seconds:.1f} s after trimming silence; keep a sample "
+                             f"of at least {DESIGNED_MIN_S:.0f} s")
+        wave = wave[: int(REFERENCE_MAX_S * sr)]
+    else:
+        if seconds == 0:
+            raise AudioError("reference is silent: upload a recording of someone speaking")
+        if seconds < REFERENCE_MIN_S:
+            raise AudioError(f"reference is {seconds:.1f} s after trimming silence; it needs at least "
+                             f"{REFERENCE_MIN_S:.0f} s of speech")
+        if seconds > REFERENCE_MAX_S:
+            raise AudioError(f"reference is {seconds:.1f} s after trimming silence; keep it under "
+                             f"{REFERENCE_MAX_S:.0f} s (cut the best part of the recording)")
+        if speech_seconds(wave, sr) < MIN_SPEECH_S:
+            raise AudioError("no speech found in the reference: upload a recording of someone speaking")
     return normalise_loudness(resample(wave, sr, REFERENCE_SR))

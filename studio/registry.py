@@ -155,10 +155,6 @@ class ModelPool:
         with self._lock:
             return sorted(self._models)
 
-    def unload(self, key: str) -> None:
-        with self._lock:
-            self._models.pop(key, None)
-
 
 # Which registry file plays which role for each model package: the path dicts
 # that seed_vc.load_model / rvc loaders and their tiny builders take.
@@ -171,6 +167,7 @@ SEED_VC_FILES = {
     "campplus": ("campplus", "campplus_cn_common.bin"),
     "bigvgan": ("bigvgan-v2-22k", ""),
 }
+SEED_VC_TINY_DIMS = ROOT / "configs" / "seed_vc_tiny.yaml"  # the sizes `--tiny` builds and loads with
 RVC_FILES = {
     "contentvec": ("contentvec", ""),
     "rmvpe": ("rmvpe", "rmvpe.pt"),

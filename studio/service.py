@@ -16,11 +16,10 @@ import numpy as np
 from . import audio, registry
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library
-from .settings import ROOT, Settings
+from .settings import Settings
 from .voices import RVCVoice, RVCVoices
 
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
-DESIGNED_MIN_S = 1.0     # a designed sample kept as a cast member must be at least this long
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
 
@@ -47,11 +46,11 @@ class Studio:
 
     def seed_vc(self):
         """Seed-VC V2 on VC_DEVICE; tiny models load with the tiny dimensions they were built with."""
-        from omegaconf import OmegaConf
+        from seed_vc.tiny import load_dims
 
         from .engines.vc import SeedVCConverter
 
-        dims = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "seed_vc_tiny.yaml")) if self.tiny else None
+        dims = load_dims(registry.SEED_VC_TINY_DIMS) if self.tiny else None
         s = self.settings
         return self.models.get("seed-vc", lambda: SeedVCConverter(
             registry.role_paths(s.models_dir, registry.SEED_VC_FILES), s.vc_device, dims, s.emb_cache_size,
@@ -89,21 +88,13 @@ class Studio:
     def cast_save(self, audio_path: str | Path, name: str, description: str = "",
                   language: str = "auto") -> CastMember:
         """Keep a designed sample as a cast member."""
-        wave, sr = audio.load_audio(audio_path)
-        trimmed = audio.trim_silence(wave)
-        if len(trimmed) / sr < DESIGNED_MIN_S:
-            raise audio.AudioError(f"sample is {len(trimmed) / sr:.1f} s after trimming silence; keep a sample "
-                                   f"of at least {DESIGNED_MIN_S:.0f} s")
-        if len(trimmed) / sr > audio.REFERENCE_MAX_S:
-            trimmed = trimmed[: int(audio.REFERENCE_MAX_S * sr)]
-        ref = audio.normalise_loudness(audio.resample(trimmed, sr, audio.REFERENCE_SR))
+        ref = audio.prepare_reference(*audio.load_audio(audio_path), designed=True)
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="designed")
 
     def cast_upload(self, audio_path: str | Path, name: str, description: str = "",
                     language: str = "auto") -> CastMember:
         """Add someone's recording as a cast member (validated: speech, 3-30 s, normalised)."""
-        wave, sr = audio.load_audio(audio_path)
-        ref = audio.prepare_reference(wave, sr, check_speech=True)
+        ref = audio.prepare_reference(*audio.load_audio(audio_path))
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="uploaded")
 
     def cast_list(self) -> list[dict]:

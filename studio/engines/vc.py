@@ -52,7 +52,7 @@ class SeedVCConverter:
                  default_steps: int) -> None:
         import seed_vc
 
-        self.default_steps = default_steps
+        self.default_steps, self.sample_rate = default_steps, seed_vc.SAMPLE_RATE
         self.model = seed_vc.load_model(paths, device=device, dtype=_dtype_for(device), dims=dims,
                                         reference_cache_size=max(cache_size, 1))
 
@@ -63,7 +63,7 @@ class SeedVCConverter:
         reference = self.model.prepare_reference(*voice.reference)
         steps = int(diffusion_steps or self.default_steps)
         takes = self.model.convert(sources, sr, reference, diffusion_steps=steps, seeds=seeds, **options)
-        return Conversion(22050, takes, [f"Seed-VC V2, {steps} diffusion steps"])
+        return Conversion(self.sample_rate, takes, [f"Seed-VC V2, {steps} diffusion steps"])
 
 
 class RVCConverter:
