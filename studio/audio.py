@@ -6,6 +6,7 @@ clear words on a file that is not audio.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ MIN_SPEECH_S = 1.0             # a reference must contain at least this much det
 DESIGNED_MIN_S = 1.0           # a designed sample kept as a cast member must be at least this long
 TRIM_TOP_DB = 40.0             # silence threshold for trimming, below the peak
 OUTPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1, 2 and 2.5
 
 
 class AudioError(ValueError):
@@ -82,14 +84,28 @@ def peak_safe(wave: np.ndarray, peak: float = PEAK) -> np.ndarray:
 
 
 def save_audio(path: str | Path, wave: np.ndarray, sr: int) -> Path:
-    """Write peak-safe audio; the format follows the suffix (wav, flac, ogg, mp3)."""
+    """Write peak-safe audio; the format follows the suffix (wav, flac, ogg, mp3).
+
+    MP3 only has the MPEG-1/2/2.5 rates, so other rates (RVC's 40 kHz) are resampled to the
+    nearest one. The file appears complete or not at all: written under a temporary name, then renamed.
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in OUTPUT_FORMATS:
         raise AudioError(f"output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    wave = np.asarray(wave, dtype=np.float32)
+    if fmt == "mp3" and sr not in MP3_RATES:
+        rate = min(MP3_RATES, key=lambda r: (abs(r - sr), -r))
+        wave, sr = resample(wave, sr, rate), rate
     path.parent.mkdir(parents=True, exist_ok=True)
     subtype = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS", "mp3": "MPEG_LAYER_III"}[fmt]
-    sf.write(str(path), peak_safe(np.asarray(wave, dtype=np.float32)), sr, subtype=subtype)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        sf.write(str(partial), peak_safe(wave), sr, subtype=subtype, format=fmt.upper())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

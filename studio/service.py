@@ -22,6 +22,20 @@ from .voices import RVCVoice, RVCVoices
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
+MAX_SEED = 2**32 - 1     # every seed in the studio: numpy's range, and torch takes it too
+
+
+def check_seed(seed: int | float | None) -> int | None:
+    """A whole number in 0..MAX_SEED (None stays None: a fresh random seed), or a clear error."""
+    if seed is None:
+        return None
+    try:
+        ok = float(seed) == int(seed) and 0 <= int(seed) <= MAX_SEED
+    except (OverflowError, ValueError, TypeError):  # inf, nan, text
+        ok = False
+    if not ok:
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    return int(seed)
 
 
 class Studio:
@@ -78,8 +92,9 @@ class Studio:
             raise ValueError(f"number of samples must be between 1 and {MAX_SAMPLES}")
         if not str(description or "").strip():
             raise ValueError("describe the voice, e.g. 'a gravelly old sea captain, low and slow'")
+        seed = check_seed(seed)
         engine = self.designer()
-        waves = engine.design(text, description, language=language, n=n, seed=None if seed is None else int(seed),
+        waves = engine.design(text, description, language=language, n=n, seed=seed,
                               on_step=on_step)
         return engine.sample_rate, waves
 
@@ -125,6 +140,8 @@ class Studio:
         options: diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
         length_adjust, seeds (see seed_vc.ConvertOptions), on_stage(stage, fraction) for progress.
         """
+        if options.get("seeds") is not None:
+            options["seeds"] = [check_seed(s) for s in options["seeds"]]
         source, sr = self._source(source_path)
         if cast_member:
             reference = self.library.reference(cast_member)

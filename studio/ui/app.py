@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..service import Studio
 from . import cast, convert, design
+from .common import QUIET
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -20,10 +21,10 @@ def build_app(studio: Studio) -> gr.Blocks:
         table, picker, refresh = cast.build(studio)
         convert_loaders = convert.build(studio)
         for event in keep_events:
-            event.then(refresh, None, [table, picker], api_visibility="private")
-        demo.load(refresh, None, [table, picker], api_visibility="private")
+            event.then(refresh, None, [table, picker], **QUIET)
+        demo.load(refresh, None, [table, picker], **QUIET)
         for fn, outputs in convert_loaders:
-            demo.load(fn, None, outputs, api_visibility="private")
+            demo.load(fn, None, outputs, **QUIET)
 
         def health() -> dict:
             """Models, devices, quantisation and whether tiny models are loaded; answers while a job runs."""

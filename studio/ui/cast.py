@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from .common import LANGUAGES, user_errors
+from .common import LANGUAGES, QUIET, user_errors
 
 COLUMNS = ["name", "description", "language", "origin", "created"]
 
@@ -70,12 +70,12 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
             """Every cast member as plain values, newest first."""
             return studio.cast_list()
 
-        picker.change(listen, picker, preview, api_visibility="private", queue=False)
+        picker.change(listen, picker, preview, queue=False, **QUIET)
         rename.click(do_rename, [picker, new_name], [status, picker], api_name="cast_rename").then(
-            refresh, picker, [table, picker], api_visibility="private")
+            refresh, picker, [table, picker], **QUIET)
         delete.click(cast_delete, picker, status, api_name="cast_delete").then(
-            refresh, None, [table, picker], api_visibility="private")
+            refresh, None, [table, picker], **QUIET)
         add.click(cast_upload, [upload, up_name, up_description, up_language], status,
-                  api_name="cast_upload").then(refresh, up_name, [table, picker], api_visibility="private")
+                  api_name="cast_upload").then(refresh, up_name, [table, picker], **QUIET)
         gr.api(cast_list, api_name="cast_list")
     return table, picker, refresh

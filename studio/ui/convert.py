@@ -5,9 +5,10 @@ import gradio as gr
 
 from ..audio import OUTPUT_FORMATS
 from ..service import Studio
-from .common import GPU_LANE, user_errors
+from .common import GPU_LANE, QUIET, user_errors
 
 F0_METHODS = ["auto", "rmvpe", "fcpe", "harvest", "dio"]
+RVC_COLUMNS = ["name", "version", "sample_rate", "pitch_guided", "has_index", "created"]
 
 
 def build(studio: Studio) -> list[tuple[callable, list]]:
@@ -52,7 +53,8 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                         voice_name = gr.Textbox(label="Voice name", elem_id="rvc_name")
                         add_voice = gr.Button("Add voice", elem_id="rvc_add")
                         delete_voice = gr.Button("Delete selected voice", variant="stop")
-                    voices_table = gr.JSON(label="RVC voices")
+                    voices_table = gr.Dataframe(headers=RVC_COLUMNS, interactive=False, label="RVC voices",
+                                                elem_id="rvc_table")
         result = gr.Audio(label="Converted", type="filepath", interactive=False, buttons=["download"],
                           elem_id="convert_result")
         status = gr.Markdown(elem_id="convert_status")
@@ -105,7 +107,7 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
         def refresh_rvc(selected: str | None = None):
             voices = studio.rvc_list()
             names = [v["name"] for v in voices]
-            return voices, gr.update(choices=names, value=selected if selected in names else
+            return [[v[c] for c in RVC_COLUMNS] for v in voices], gr.update(choices=names, value=selected if selected in names else
                                      (names[0] if names else None))
 
         go_seed.click(convert, [source, cast, reference, steps, intelligibility, similarity, convert_style,
@@ -114,14 +116,15 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
         go_rvc.click(convert_rvc, [source, voice, key, f0_method, index_rate, protect, fmt], [result, status],
                      api_name="convert_rvc", concurrency_id=GPU_LANE, concurrency_limit=1)
         add_voice.click(rvc_upload, [files, voice_name], status, api_name="rvc_upload").then(
-            refresh_rvc, voice_name, [voices_table, voice], api_visibility="private")
+            refresh_rvc, voice_name, [voices_table, voice], **QUIET)
         delete_voice.click(rvc_delete, voice, status, api_name="rvc_delete").then(
-            refresh_rvc, None, [voices_table, voice], api_visibility="private")
+            refresh_rvc, None, [voices_table, voice], **QUIET)
         gr.api(rvc_list, api_name="rvc_list")
+
         def cast_choices(selected: str | None = None):
             return gr.update(choices=[m["name"] for m in studio.cast_list()], value=selected)
 
         # Dropdowns re-read the library whenever they are opened, so voices added in any tab show up.
-        cast.focus(cast_choices, cast, cast, api_visibility="private", queue=False)
-        voice.focus(refresh_rvc, voice, [voices_table, voice], api_visibility="private", queue=False)
+        cast.focus(cast_choices, cast, cast, queue=False, **QUIET)
+        voice.focus(refresh_rvc, voice, [voices_table, voice], queue=False, **QUIET)
     return [(refresh_rvc, [voices_table, voice]), (cast_choices, [cast])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import MAX_SAMPLES, Studio
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, LANGUAGES, QUIET, user_errors
 
 
 def build(studio: Studio) -> list[gr.events.Dependency]:
@@ -53,7 +53,7 @@ def build(studio: Studio) -> list[gr.events.Dependency]:
         go.click(design, [text, description, language, n, seed], slots, api_name="design",
                  concurrency_id=GPU_LANE, concurrency_limit=1)
         n.change(lambda k: [gr.update(visible=i < k) for i in range(MAX_SAMPLES)], n,
-                 rows, api_visibility="private", queue=False)
+                 rows, queue=False, **QUIET)
         # Keep sample 1 is also the /cast_save API: (audio, name, description, language) -> message.
         return [button.click(keep, [slots[i], keep_name, description, language], status,
                              api_name="cast_save" if i == 0 else None,
