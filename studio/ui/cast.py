@@ -17,7 +17,8 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
                 table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Cast members", elem_id="cast_table")
             with gr.Column(scale=2):
                 picker = gr.Dropdown([], label="Cast member", elem_id="cast_picker", allow_custom_value=True)
-                preview = gr.Audio(label="Reference", type="filepath", interactive=False, buttons=["download"])
+                preview = gr.Audio(label="Reference", type="filepath", interactive=False, buttons=["download"],
+                                   elem_id="cast_preview")
                 new_name = gr.Textbox(label="New name", elem_id="cast_new_name")
                 with gr.Row():
                     rename = gr.Button("Rename", elem_id="cast_rename")

@@ -43,12 +43,13 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                 with gr.Row():
                     index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
                     protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect consonants")
-                    fmt = gr.Dropdown(list(OUTPUT_FORMATS), value="wav", label="Output format")
+                    fmt = gr.Dropdown(list(OUTPUT_FORMATS), value="wav", label="Output format", elem_id="rvc_format")
                 go_rvc = gr.Button("Convert with RVC", variant="primary", elem_id="convert_rvc_go")
                 with gr.Accordion("RVC voices: add or remove", open=False):
                     gr.Markdown("Upload a shared RVC model: the `.pth` and its `.index`, or a `.zip` of them. "
                                 "Training checkpoints (G_*.pth) are not voice models.")
-                    files = gr.File(label="Model files", file_count="multiple", file_types=[".pth", ".index", ".zip"])
+                    files = gr.File(label="Model files", file_count="multiple", file_types=[".pth", ".index", ".zip"],
+                                    elem_id="rvc_files")
                     with gr.Row():
                         voice_name = gr.Textbox(label="Voice name", elem_id="rvc_name")
                         add_voice = gr.Button("Add voice", elem_id="rvc_add")
