@@ -157,7 +157,7 @@ def _torch_load(path: Path) -> dict:
     except Exception as err:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in many ways
         # Never pass on torch's own text: it names server paths and advises weights_only=False (runs code).
         why = ("it holds Python objects besides weights, which are refused because loading them could run code"
-               if "Weights only load failed" in str(err) else "the file is damaged, truncated or not a model")
+               if "Unsupported global" in str(err) else "the file is damaged, truncated or not a model")
         raise ModelFileError(f"{path.name}: not a readable PyTorch checkpoint ({why})") from None
     if not isinstance(ckpt, dict):
         raise ModelFileError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")

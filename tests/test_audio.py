@@ -59,3 +59,17 @@ def test_reference_bounds_and_speech_check(espeak):
     rng = np.random.default_rng(0)
     with pytest.raises(audio.AudioError, match="no speech found"):
         audio.prepare_reference(tone(5.0) + 0.01 * rng.standard_normal(80000).astype(np.float32), 16000)
+
+
+def test_mp3_of_a_rate_mpeg_lacks_is_resampled_and_complete(tmp_path):
+    """RVC's 40 kHz is no MPEG rate: the take is written at the nearest one instead of failing."""
+    path = audio.save_audio(tmp_path / "take.mp3", tone(1.0, 40000), 40000)
+    info = sf.info(path)
+    assert info.samplerate == 44100 and abs(info.frames / info.samplerate - 1.0) < 0.1
+    assert [p.name for p in tmp_path.iterdir()] == ["take.mp3"]
+
+
+def test_a_failed_write_leaves_no_file(tmp_path):
+    with pytest.raises(Exception):
+        audio.save_audio(tmp_path / "take.flac", tone(0.1), 1_000_000)  # no FLAC at 1 MHz
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 """Convert tab through gradio_client on tiny models: Seed-VC with a cast voice, RVC with an uploaded model."""
+import datetime
 import zipfile
 
 import numpy as np
@@ -132,8 +133,14 @@ def test_rvc_voice_from_a_zip_and_refusals(served, tiny_voice, tmp_path):
 
     corrupt = tmp_path / "broken.pth"
     corrupt.write_bytes(b"\x80\x02not a torch file")
-    with pytest.raises(Exception, match="broken.pth"):
-        client.predict([handle_file(str(corrupt))], "Broken", api_name="/rvc_upload")
+    unsafe = tmp_path / "pickled.pth"  # a pickle with objects weights_only refuses: torch advises weights_only=False
+    torch.save({"weight": {}, "config": [], "saved": datetime.date(2024, 1, 1)}, unsafe)
+    for path, why in ((corrupt, "damaged"), (unsafe, "could run code")):
+        with pytest.raises(Exception) as err:
+            client.predict([handle_file(str(path))], "Broken", api_name="/rvc_upload")
+        message = str(err.value)
+        assert f"{path.name}: not a readable PyTorch checkpoint" in message and why in message
+        assert "/" not in message.split(path.name)[0] and "weights_only" not in message  # no server path or advice
 
     ckpt = torch.load(tiny_voice["voice"], weights_only=True)
     training = tmp_path / "G_2333333.pth"
@@ -145,3 +152,12 @@ def test_rvc_voice_from_a_zip_and_refusals(served, tiny_voice, tmp_path):
     with pytest.raises(Exception, match="no RVC voice named 'Nobody'"):
         client.predict(handle_file(str(tiny_voice["index"])), "Nobody", 0, "fcpe", 0.75, 0.33, "wav",
                        api_name="/convert_rvc")
+
+
+@pytest.mark.parametrize("api_name", ["/convert", "/design"])
+def test_a_seed_out_of_range_gets_a_clear_message(served, line, api_name):
+    client, _ = served
+    args = ((handle_file(str(line)), None, handle_file(str(line)), 2, 0.7, 0.7, False, 1.0, 2**70)
+            if api_name == "/convert" else ("Ahoy.", "a sailor", "english", 1, 2**70))
+    with pytest.raises(Exception, match=r"seed must be a whole number from 0 to 4294967295"):
+        client.predict(*args, api_name=api_name)
