@@ -16,22 +16,16 @@ import sys
 from pathlib import Path
 
 from studio.registry import (RVC_FILES, SEED_VC_FILES, SEED_VC_TINY_DIMS, ModelEntry, check, entry_files,
-                             load_entries, role_paths, sha256_file, write_lock)
+                             load_entries, role_paths, sha256_file, size_problems, write_lock)
 from studio.settings import SettingsError, load_settings
 
 
 def download(entry: ModelEntry, models_dir: Path) -> None:
     """Fetch an entry's files at its pinned revision; huggingface_hub resumes partial files."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import hf_hub_download
 
-    dest = entry.path(models_dir)
-    folders = [f for f in entry.files if f.endswith("/")]
     for f in entry.files:
-        if not f.endswith("/"):
-            hf_hub_download(entry.repo, f, revision=entry.revision, local_dir=dest)
-    if folders:
-        snapshot_download(entry.repo, revision=entry.revision, local_dir=dest,
-                          allow_patterns=[f + "*" for f in folders])
+        hf_hub_download(entry.repo, f, revision=entry.revision, local_dir=entry.path(models_dir))
 
 
 def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
@@ -45,7 +39,10 @@ def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
 
 
 def verify_pinned(entry: ModelEntry, models_dir: Path) -> None:
-    """Files whose sha256 is published in models.yaml must match it exactly."""
+    """Files whose size or sha256 is published in models.yaml must match it exactly."""
+    wrong = size_problems(entry, models_dir)
+    if wrong:
+        raise RuntimeError("; ".join(wrong) + "; delete the file(s) and install again")
     for f, expected in entry.sha256.items():
         if sha256_file(entry.path(models_dir, f)) != expected:
             raise RuntimeError(f"{entry.name}/{f} does not match its pinned sha256; delete it and install again")
