@@ -4,6 +4,7 @@ Public:
     CheckpointError(RuntimeError)
     read_checkpoint(path, kind) -> {section: state_dict}   # kind: "cfm" | "ar" | "bsq" | "campplus" | "bigvgan"
     load_strict(module, state_dict, file, optional=()) -> None
+    restore_weight_norm(state_dict, expected_keys) -> state_dict     # parametrizations / folded -> weight_g, weight_v
     load_checkpoint(path, kind, modules: {section: nn.Module}) -> None    # drop TRAINING_ONLY, then load_strict
     UNUSED_KEYS: {(kind, section): names}             # module keys a file may lack or hold
     TRAINING_ONLY: {(kind, section): patterns}        # extra modules of the released files, dropped and logged
@@ -104,6 +105,29 @@ def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], file: st
         raise CheckpointError(f"{file} does not fit {type(module).__name__}: " + "; ".join(parts))
     full = {k: state_dict[k] if k in state_dict else v for k, v in own.items()}
     module.load_state_dict(full, strict=True)
+
+
+def restore_weight_norm(state_dict: dict[str, torch.Tensor], expected: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Accept the other two spellings of a weight-normed layer (legacy `weight_g`/`weight_v`, dim 0) in a file.
+
+    torch's parametrize API saves `parametrizations.weight.original0/1`, renamed here. A generator saved after
+    `remove_weight_norm` holds the folded `weight` (upstream BigVGAN retries its strict load that way); it is split
+    back into g = ||w|| per output row and v = w, which recomputes the same weight. Other keys pass unchanged, so
+    the strict load still names anything else.
+    """
+    expected = set(expected)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        key = key.replace(".parametrizations.weight.original0", ".weight_g")
+        key = key.replace(".parametrizations.weight.original1", ".weight_v")
+        stem = key.removesuffix(".weight")
+        if key.endswith(".weight") and key not in expected and stem + ".weight_g" in expected:
+            dims = tuple(range(1, value.dim()))
+            out[stem + ".weight_g"] = torch.linalg.vector_norm(value.float(), dim=dims, keepdim=True)
+            out[stem + ".weight_v"] = value
+        else:
+            out[key] = value
+    return out
 
 
 def matches(key: str, patterns: Iterable[str]) -> bool:

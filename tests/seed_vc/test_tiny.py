@@ -224,3 +224,43 @@ def test_the_rotary_table_is_taken_from_the_file(tiny, dims, tmp_path):
     torch.save({"net": net}, tmp_path / "no_table.pth")
     with pytest.raises(CheckpointError, match=r"no_table\.pth.*missing \(1\).*estimator\.transformer\.freqs_cis"):
         load_checkpoint(tmp_path / "no_table.pth", "cfm", _targets(dims, "cfm"))
+
+
+def _bigvgan_dir(tiny_dir: pathlib.Path, folder: pathlib.Path, generator: dict) -> pathlib.Path:
+    folder.mkdir()
+    (folder / "config.json").write_text((tiny_dir / "config.json").read_text())
+    torch.save({"generator": generator}, folder / "bigvgan_generator.pt")
+    return folder
+
+
+def test_bigvgan_loads_every_weight_norm_spelling_and_names_anything_else(tiny, loaded, tmp_path):
+    paths, _ = tiny
+    generator = torch.load(paths["bigvgan"] / "bigvgan_generator.pt", weights_only=True)["generator"]
+    stems = [k.removesuffix(".weight_g") for k in generator if k.endswith(".weight_g")]
+    # torch's parametrize API names
+    parametrized = {k.replace(".weight_g", ".parametrizations.weight.original0")
+                    .replace(".weight_v", ".parametrizations.weight.original1"): v for k, v in generator.items()}
+    # saved after remove_weight_norm: one folded weight per layer
+    folded = {k: v for k, v in generator.items() if not k.endswith((".weight_g", ".weight_v"))}
+    for stem in stems:
+        folded[stem + ".weight"] = torch._weight_norm(generator[stem + ".weight_v"], generator[stem + ".weight_g"], 0)
+    mel = torch.randn(1, loaded["bigvgan"].h["num_mels"], 12, generator=torch.Generator().manual_seed(5)) - 4
+    with torch.inference_mode():
+        reference = loaded["bigvgan"](mel)
+        same = load_bigvgan(_bigvgan_dir(paths["bigvgan"], tmp_path / "parametrized", parametrized))(mel)
+        refolded = load_bigvgan(_bigvgan_dir(paths["bigvgan"], tmp_path / "folded", folded))(mel)
+    assert torch.equal(same, reference)
+    scale = float(reference.abs().max())
+    assert scale > 1e-3 and float((refolded - reference).abs().max()) <= 1e-5 * scale
+
+    surprise = dict(folded, **{"conv_pre.surprise": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match=r"surprise/bigvgan_generator\.pt does not fit .*conv_pre\.surprise"):
+        load_bigvgan(_bigvgan_dir(paths["bigvgan"], tmp_path / "surprise", surprise))
+
+
+def test_a_fine_tuned_file_with_training_counters_loads(tiny, dims, tmp_path):
+    # upstream train_v2.py saves {'net': ..., 'iters': ..., 'epoch': ...}; only 'net' is read
+    paths, _ = tiny
+    obj = torch.load(paths["ar"], weights_only=True)
+    torch.save(dict(obj, iters=1200, epoch=3), tmp_path / "AR_epoch_00003_step_01200.pth")
+    load_checkpoint(tmp_path / "AR_epoch_00003_step_01200.pth", "ar", _targets(dims, "ar"))
