@@ -38,7 +38,7 @@ def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def verify_pinned(entry: ModelEntry, models_dir: Path) -> None:
+def verify_published(entry: ModelEntry, models_dir: Path) -> None:
     """Files whose size or sha256 is published in models.yaml must match it exactly."""
     wrong = size_problems(entry, models_dir)
     if wrong:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             for entry in wanted:
                 print(f"installing {entry.name} ({entry.repo}@{entry.revision}) ...")
                 copy_from(entry, models_dir, args.mirror) if args.mirror else download(entry, models_dir)
-                verify_pinned(entry, models_dir)
+                verify_published(entry, models_dir)
     except Exception as e:  # a failed install must say what failed, not dump a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
