@@ -117,7 +117,7 @@ def build_tiny(paths: dict[str, Path], dims: dict, seed: int = 0) -> None:
         if key in ("cfm", "ar"):
             main = {k: v for k, v in modules[key].state_dict().items() if not k.endswith("causal_mask")}
             main |= training_only_extras(key, dims, seed)
-            if key == "cfm":  # the released net.cfm was saved from a DistributedDataParallel wrapper
+            if key == "cfm":  # the released net.cfm keys carry the `module.` prefix of a distributed-training wrapper
                 main = {"module." + k: v for k, v in main.items()}
             torch.save({"net": {key: main, "length_regulator": modules[f"{key}_length_regulator"].state_dict()}},
                        target)
