@@ -17,6 +17,7 @@ import os
 import pathlib
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +46,6 @@ def pick(page, picker_id: str, option: str) -> None:
     """Open a dropdown with the mouse and click one of its options."""
     page.locator(f"#{picker_id} input").click()
     page.get_by_role("option", name=option, exact=True).click()
-    from playwright.sync_api import expect
-
     expect(page.locator(f"#{picker_id} input")).to_have_value(option)
 
 
@@ -58,8 +57,6 @@ def type_into(page, elem_id: str, text: str) -> None:
 
 
 def walk_design(page, ctx: dict) -> None:
-    from playwright.sync_api import expect
-
     type_into(page, "design_description", "a gravelly old sea captain, low and slow")
     type_into(page, "design_text", "Hoist the sails, lads.")
     page.locator("#design_go").click()
@@ -72,8 +69,6 @@ def walk_design(page, ctx: dict) -> None:
 
 
 def walk_cast(page, ctx: dict) -> None:
-    from playwright.sync_api import expect
-
     table = page.locator("#cast_table")
     expect(table).to_contain_text("Bosun Reed")
     expect(table).to_contain_text(ctx["member"])
@@ -83,8 +78,6 @@ def walk_cast(page, ctx: dict) -> None:
 
 
 def walk_convert(page, ctx: dict) -> None:
-    from playwright.sync_api import expect
-
     page.locator("#convert_source input[type=file]").set_input_files(str(ctx["source"]))
     expect(page.locator("#convert_source audio").first).to_be_attached()
     pick(page, "convert_cast", "Bosun Reed")  # kept in Voice Design on this same page
@@ -118,8 +111,6 @@ TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_con
 def browser():
     if not pathlib.Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (setup.sh does)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield launched
