@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, registry
+from . import audio, registry, trash
 from .engines.vc import Conversion, Voice
-from .library import CastMember, Library
+from .library import CastMember, Library, connect
 from .settings import Settings
 from .voices import RVCVoice, RVCVoices
 
@@ -28,8 +28,8 @@ class Studio:
     def __init__(self, settings: Settings) -> None:
         registry.require(settings.models_dir)
         self.settings = settings
-        self.library = Library(settings.home)
-        self.rvc_voices = RVCVoices(settings.home)
+        self.library = Library(settings.home, settings.trash_days)
+        self.rvc_voices = RVCVoices(settings.home, settings.trash_days)
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.started = time.time()
@@ -88,13 +88,14 @@ class Studio:
     def cast_save(self, audio_path: str | Path, name: str, description: str = "",
                   language: str = "auto") -> CastMember:
         """Keep a designed sample as a cast member."""
-        ref = audio.prepare_reference(*audio.load_audio(audio_path), designed=True)
+        ref = audio.prepare_reference(*audio.load_audio(audio_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S),
+                                      designed=True)
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="designed")
 
     def cast_upload(self, audio_path: str | Path, name: str, description: str = "",
                     language: str = "auto") -> CastMember:
         """Add someone's recording as a cast member (validated: speech, 3-30 s, normalised)."""
-        ref = audio.prepare_reference(*audio.load_audio(audio_path))
+        ref = audio.prepare_reference(*audio.load_audio(audio_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S))
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="uploaded")
 
     def cast_list(self) -> list[dict]:
@@ -104,16 +105,21 @@ class Studio:
         return self.library.rename(name, new_name).as_dict()
 
     def cast_delete(self, name: str) -> None:
+        """Move a cast member to the trash (see cast_restore)."""
         self.library.delete(name)
+
+    def cast_restore(self, name: str) -> dict:
+        return self.library.restore(name).as_dict()
 
     # -- Convert --------------------------------------------------------------------------------
 
     def _source(self, source_path: str | Path) -> tuple[np.ndarray, int]:
-        wave, sr = audio.load_audio(source_path)
-        seconds = len(wave) / sr
+        seconds = audio.probe(source_path).seconds  # from the header, before decoding
         if seconds > MAX_SOURCE_S:
             raise audio.AudioError(f"source is {seconds / 60:.1f} min long; convert at most "
                                    f"{MAX_SOURCE_S / 60:.0f} min at a time (split the recording)")
+        wave, sr = audio.load_audio(source_path, max_seconds=MAX_SOURCE_S)
+        seconds = len(wave) / sr
         if seconds < MIN_SOURCE_S or not np.any(np.abs(wave) > 1e-4):
             raise audio.AudioError("source is silent or shorter than 0.5 s: upload the speech to convert")
         return wave, sr
@@ -129,7 +135,7 @@ class Studio:
         if cast_member:
             reference = self.library.reference(cast_member)
         elif reference_path:
-            wave, ref_sr = audio.load_audio(reference_path)
+            wave, ref_sr = audio.load_audio(reference_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S)
             reference = (audio.prepare_reference(wave, ref_sr), audio.REFERENCE_SR)
         else:
             raise ValueError("pick a cast member or upload a reference voice")
@@ -161,7 +167,16 @@ class Studio:
         return [v.as_dict() for v in self.rvc_voices.list()]
 
     def rvc_delete(self, name: str) -> None:
+        """Move an RVC voice to the trash (see rvc_restore)."""
         self.rvc_voices.delete(name)
+
+    def rvc_restore(self, name: str) -> dict:
+        return self.rvc_voices.restore(name).as_dict()
+
+    def trash_list(self) -> list[dict]:
+        """Deleted cast members and voices that can still be restored, newest first."""
+        with connect(self.settings.home) as db:
+            return trash.listing(db, self.settings.trash_days)
 
     # -- Health ---------------------------------------------------------------------------------
 
@@ -170,8 +185,8 @@ class Studio:
         s = self.settings
         loaded = self.models.loaded()
         info = {}
-        if "tts" in loaded:
-            info["tts"] = self.designer().info()
+        if "tts" in loaded:  # no server paths in what any client can read
+            info["tts"] = {k: v for k, v in self.designer().info().items() if k != "model_dir"}
         return {
             "status": "ok",
             "tiny_models": self.tiny,
