@@ -22,6 +22,18 @@ from .voices import RVCVoice, RVCVoices
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
+MAX_SEED = 2 ** 32 - 1   # what every RNG we seed accepts
+
+
+def check_seed(seed) -> int:
+    """A seed from user input: a whole number from 0 to MAX_SEED."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        value = -1
+    if value != seed or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}")
+    return value
 
 
 class Studio:
@@ -78,8 +90,9 @@ class Studio:
             raise ValueError(f"number of samples must be between 1 and {MAX_SAMPLES}")
         if not str(description or "").strip():
             raise ValueError("describe the voice, e.g. 'a gravelly old sea captain, low and slow'")
+        seed = None if seed is None else check_seed(seed)
         engine = self.designer()
-        waves = engine.design(text, description, language=language, n=n, seed=None if seed is None else int(seed),
+        waves = engine.design(text, description, language=language, n=n, seed=seed,
                               on_step=on_step)
         return engine.sample_rate, waves
 
@@ -131,6 +144,8 @@ class Studio:
         options: diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
         length_adjust, seeds (see seed_vc.ConvertOptions), on_stage(stage, fraction) for progress.
         """
+        if options.get("seeds") is not None:
+            options["seeds"] = [check_seed(s) for s in options["seeds"]]
         source, sr = self._source(source_path)
         if cast_member:
             reference = self.library.reference(cast_member)

@@ -9,6 +9,7 @@ from ..settings import check_exposure
 from ..users import authenticator
 from ..webguard import WebGuard
 from . import cast, convert, design
+from .common import StudioBlocks
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -17,7 +18,7 @@ TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. In
 
 def build_app(studio: Studio) -> gr.Blocks:
     age = studio.settings.cache_hours * 3600  # uploads and results leave Gradio's cache after this
-    with gr.Blocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:
+    with StudioBlocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:
         gr.Markdown(f"# {TITLE}")
         if studio.tiny:
             gr.Markdown(TINY_BANNER, elem_id="tiny_banner")
@@ -35,6 +36,12 @@ def build_app(studio: Studio) -> gr.Blocks:
             return studio.health()
 
         gr.api(health, api_name="health", concurrency_limit=None)
+
+        def trash_list() -> list[dict]:
+            """Deleted cast members and RVC voices that can still be restored (kind, name, dates)."""
+            return studio.trash_list()
+
+        gr.api(trash_list, api_name="trash_list")
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 
