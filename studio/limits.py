@@ -35,7 +35,8 @@ class LimitError(ValueError):
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1 << 20):.0f} MB"
+    mb = n / (1 << 20)
+    return f"{mb:.1f} MB" if mb < 100 else f"{mb:.0f} MB"
 
 
 @contextmanager
@@ -85,15 +86,18 @@ def extract_zip(archive: Path, select: Callable[[str], str | None], work: Path,
 
 
 def _stream(z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap: int, name: str) -> Path:
+    """Copy one member in chunks, stopping past `cap`; nothing is left behind on any failure."""
     written = 0
-    with z.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(CHUNK):
-            written += len(chunk)
-            if written > cap:
-                dst.close()
-                target.unlink(missing_ok=True)
-                raise LimitError(f"{name}: a member is larger than its header says; refused")
-            dst.write(chunk)
+    try:
+        with z.open(info) as src, open(target, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                written += len(chunk)
+                if written > cap:
+                    raise LimitError(f"{name}: a member is larger than its header says; refused")
+                dst.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target
 
 

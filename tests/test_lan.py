@@ -163,3 +163,21 @@ def test_throttle_unlocks_after_the_wait_and_doubles_it_for_repeat_offenders():
     for _ in range(2):
         throttle.failed("10.0.0.5")
     assert throttle.wait_s("10.0.0.5") == 0
+
+
+def test_https_with_a_self_signed_pair_made_as_the_readme_says(tiny_home, launch_studio, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-subj",
+                    "/CN=studio.lan", "-addext", "subjectAltName=DNS:studio.lan,IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    readme = (ROOT / "README.md").read_text()
+    assert 'openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=studio.lan"' in readme
+    url, _, close = launch_studio(tiny_home, STUDIO_AUTH=":".join(ANN), STUDIO_SSL_CERTFILE=str(cert),
+                                  STUDIO_SSL_KEYFILE=str(key))
+    try:
+        assert url.startswith("https://")
+        http = httpx.Client(base_url=url, verify=str(cert), timeout=30)
+        assert http.get("gradio_api/info").status_code == 401
+        assert http.post("login", data={"username": ANN[0], "password": ANN[1]}).status_code == 200
+    finally:
+        close()
