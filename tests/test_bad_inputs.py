@@ -189,6 +189,8 @@ CASES = [
         lambda m: (m.speech_file(), None, m.wave("ref.wav", np.zeros(16000 * 5, np.float32)), 2, 0.7, 0.7,
                    False, 1.0, 0), "silent"),
     # Convert with RVC
+    Bad("rvc-plain-string-as-file", "/convert_rvc", lambda m: ("/etc/passwd", *RVC),
+        "malformed input: send files with gradio_client's handle_file"),
     Bad("rvc-unknown-voice", "/convert_rvc", lambda m: (m.speech_file(), "../rvc", *RVC[1:]),
         "no RVC voice named"),
     Bad("rvc-bad-format", "/convert_rvc", lambda m: (m.speech_file(), *RVC[:5], "exe"), "exe"),

@@ -117,17 +117,19 @@ def test_past_the_queue_bound_a_client_is_told_to_retry(served, monkeypatch):
         deadline = time.time() + 30
         while time.time() < deadline and not any(job.done() for job in waiting):
             time.sleep(0.1)
-        time.sleep(1)
-        refused = [str(job.exception()) for job in waiting if job.done()]
-        queued = [job for job in waiting if not job.done()]
+        refused_at_once = [str(job.exception()) for job in waiting if job.done()]
     finally:
         release.set()
-    assert refused and all("Queue is full! Please try again" in r for r in refused)  # at once, not a hang
-    assert len(queued) >= 20
+    assert refused_at_once and all("Queue is full! Please try again" in r for r in refused_at_once)  # no hang
     assert first.result(timeout=120)[0]
-    for job in queued:  # the queued ones still get their (clear) answer
-        with pytest.raises(Exception, match="no RVC voice named 'Nobody'|Invalid|not uploaded|file"):
+    answers = []
+    for job in waiting:  # the rest waited in the queue and still get their own (clear) answer
+        with pytest.raises(Exception) as err:
             job.result(timeout=120)
+        answers.append("full" if "Queue is full" in str(err.value) else str(err.value))
+    assert answers.count("full") < len(answers) - 20
+    assert {a for a in answers if a != "full"} == {"malformed input: send files with gradio_client's "
+                                                   "handle_file(path)"}
 
 
 def start_app(home, port: int) -> subprocess.Popen:

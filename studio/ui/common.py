@@ -8,6 +8,7 @@ import re
 from typing import Callable
 
 import gradio as gr
+import pydantic
 
 log = logging.getLogger("studio")
 
@@ -68,13 +69,18 @@ class StudioBlocks(gr.Blocks):
     one line in the log instead of Gradio's traceback."""
 
     async def process_api(self, block_fn, inputs, *args, **kwargs):
+        name = getattr(block_fn, "api_name", None) or "event"
         try:
             return await super().process_api(block_fn, inputs, *args, **kwargs)
         except gr.Error as e:
             if e.print_exception:
-                log.info("%s refused: %s", getattr(block_fn, "api_name", None) or "event", e.message)
+                log.info("%s refused: %s", name, e.message)
                 e.print_exception = False
             raise
+        except pydantic.ValidationError as e:  # a malformed request, e.g. a plain string where a file goes
+            log.info("%s refused: malformed input (%s)", name, e.errors()[0].get("msg", "") if e.errors() else "")
+            raise gr.Error("malformed input: send files with gradio_client's handle_file(path)",
+                           print_exception=False) from None
 
 
 def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str) -> gr.Button:
