@@ -291,3 +291,22 @@ def test_bad_input_gets_a_clear_message_and_the_library_is_intact(studio_with_a_
     assert "Traceback" not in capfd.readouterr().err  # user errors are one line in the log
     assert not make.marker.exists()  # no code inside an upload ever ran
     assert library_state(client, studio) == before
+
+
+def test_deletes_go_to_the_trash_and_come_back_through_the_api(studio_with_a_library, tmp_path):
+    client, studio, speech, voice = studio_with_a_library
+    before = library_state(client, studio)
+    assert "Deleted Keeper" in client.predict("Keeper", api_name="/cast_delete")
+    assert "Deleted RVC voice Hale" in client.predict("Hale", api_name="/rvc_delete")
+    trashed = client.predict(api_name="/trash_list")
+    assert [(t["kind"], t["name"]) for t in trashed[:2]] == [("rvc", "Hale"), ("cast", "Keeper")]
+    assert all(t["purged_after"] > t["deleted"] for t in trashed)
+    assert "Keeper" not in [m["name"] for m in client.predict(api_name="/cast_list")]
+    with pytest.raises(Exception, match="no RVC voice named 'Hale'"):
+        client.predict(handle_file(str(speech)), *RVC, api_name="/convert_rvc")
+
+    assert "Restored **Keeper**" in client.predict("keeper", api_name="/cast_restore")
+    assert "Restored RVC voice **Hale**" in client.predict("Hale", api_name="/rvc_restore")
+    assert library_state(client, studio) == before
+    assert client.predict(handle_file(str(speech)), *RVC, api_name="/convert_rvc")[0]  # the model works again
+    assert client.predict(handle_file(str(speech)), "Keeper", *SEED_VC, api_name="/convert")[0]

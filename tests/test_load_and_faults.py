@@ -94,7 +94,8 @@ def test_eight_users_at_once_all_finish_one_model_job_at_a_time(served, tmp_path
     poller.join(30)
     assert finished == [REQUESTS] * USERS
     assert lane.calls == USERS * REQUESTS and lane.peak == 1
-    assert len(health) >= 3 and max(health) < 3.0  # answered throughout (1 s on an idle machine)
+    # /health answered throughout: typically well under a second; a busy 2-core CI box may stall one call
+    assert len(health) >= 3 and np.median(health) < 1.0 and max(health) < 10.0, sorted(health)[-5:]
 
 
 def test_past_the_queue_bound_a_client_is_told_to_retry(served, monkeypatch):
@@ -170,6 +171,7 @@ def test_kill_9_during_library_writes_keeps_the_last_committed_state(tiny_home, 
         while not jobs[1].done() and time.time() < deadline:  # kill while the later uploads are being written
             time.sleep(0.02)
         time.sleep(0.15)
+        assert not all(j.done() for j in jobs)  # uploads are still being written when the server dies
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         finished = {f"Racing {i}" for i, j in enumerate(jobs) if j.done() and j.exception() is None}
