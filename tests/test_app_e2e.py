@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 pytestmark = pytest.mark.slow
 
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/cast_restore",
-          "/trash_list", "/health"}
+          "/trash_list", "/health", "/similarity"}
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,11 @@ CASES = [
     Bad("cast-delete-empty", "/cast_delete", lambda m: ("",), "pick a cast member first"),
     Bad("cast-rename-to-control", "/cast_rename", lambda m: ("Keeper", "a\tb\x00"), "control characters"),
     Bad("cast-restore-unknown", "/cast_restore", lambda m: ("Nobody",), "no deleted cast member named 'Nobody'"),
+    Bad("similarity-unknown-cast", "/similarity", lambda m: ("Nobody", [m.speech_file()]),
+        "no cast member named 'Nobody'"),
+    Bad("similarity-30min-recording", "/similarity", lambda m: ("Keeper", [m.silent_flac("long.flac", 30)]),
+        r"long.flac: 30\.0 min long; at most 10\.0 min"),
+    Bad("similarity-too-many", "/similarity", lambda m: ("Keeper", [m.speech_file()] * 51), "at most 50"),
     # Convert with Seed-VC
     Bad("convert-no-voice", "/convert", lambda m: (m.speech_file(), None, *SEED_VC),
         "pick a cast member or upload a reference"),
