@@ -70,8 +70,8 @@ def unpack_upload(files: list[str | Path], work: Path) -> tuple[Path, Path | Non
         raise LibraryError(f"unexpected file(s) {', '.join(others)}: upload a .pth model, its .index, or a .zip")
     _check_counts(found, "upload")
     models = [p for p in found if p.suffix.lower() == ".pth"]
-    if len(models) != 1:
-        raise LibraryError("upload exactly one .pth voice model" + (f" (found {len(models)})" if models else ""))
+    if not models:
+        raise LibraryError("upload exactly one .pth voice model")
     indexes = [p for p in found if p.suffix.lower() == ".index"]
     return models[0], (indexes[0] if indexes else None)
 
