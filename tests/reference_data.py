@@ -41,7 +41,7 @@ def case_params(files: Iterable[pathlib.Path], what: str) -> list:
     files = sorted(files)
     if files:
         return [pytest.param(f, id=f.name) for f in files]
-    return [pytest.param(None, id="missing", marks=getattr(pytest.mark, MARK)(f"no {what} found"))]
+    return [pytest.param(None, id="missing", marks=getattr(pytest.mark, MARK)(f"found no {what}"))]
 
 
 def glob_cases(directory: pathlib.Path, pattern: str) -> list:
