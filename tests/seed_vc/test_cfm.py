@@ -49,14 +49,14 @@ def test_length_regulator(case):
 def test_length_regulator_rows_are_independent(case):
     """Each row is stretched to its own length: a padded batch equals the rows alone (upstream does not)."""
     _, regulator, inp, _ = case
-    ref, src = inp["ref_wide_indices"][0], inp["src_wide_indices"][0]
-    codes = torch.zeros(2, src.numel(), dtype=torch.long)
-    codes[0], codes[1, : ref.numel()] = src, ref
-    batch = regulator(codes, torch.tensor([inp["src_mel_len"], inp["ref_mel_len"]]),
-                      torch.tensor([src.numel(), ref.numel()]))
-    assert_close(batch[0:1], regulator(src[None], torch.tensor([inp["src_mel_len"]])), "row 0")
-    assert_close(batch[1:2, : inp["ref_mel_len"]], regulator(ref[None], torch.tensor([inp["ref_mel_len"]])), "row 1")
-    assert_equal(batch[1, inp["ref_mel_len"]:], torch.zeros_like(batch[1, inp["ref_mel_len"]:]), "row 1 padding")
+    rows = [(inp["src_wide_indices"][0], inp["src_mel_len"]), (inp["ref_wide_indices"][0], inp["ref_mel_len"])]
+    codes = torch.zeros(len(rows), max(c.numel() for c, _ in rows), dtype=torch.long)
+    for i, (c, _) in enumerate(rows):
+        codes[i, : c.numel()] = c
+    batch = regulator(codes, torch.tensor([n for _, n in rows]), torch.tensor([c.numel() for c, _ in rows]))
+    for i, (c, n) in enumerate(rows):
+        assert_close(batch[i: i + 1, :n], regulator(c[None], torch.tensor([n])), f"row {i}")
+        assert_equal(batch[i, n:], torch.zeros_like(batch[i, n:]), f"row {i} padding")
 
 
 @torch.no_grad()
