@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 pytestmark = pytest.mark.slow
 
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/health",
-          "/convert", "/convert_rvc", "/rvc_upload", "/rvc_list", "/rvc_delete"}
+          "/similarity", "/convert", "/convert_rvc", "/rvc_upload", "/rvc_list", "/rvc_delete"}
 
 
 @pytest.fixture(scope="module")
