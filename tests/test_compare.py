@@ -91,7 +91,8 @@ def test_real_front_end_with_a_wrong_floor_eps_fails(monkeypatch):
     """Our Seed-VC log-mel matches the golden waves; with a clamp floor of 1e-3 instead of 1e-5 it does not."""
     for path in _files(SEEDVC_GOLDEN, "golden_audio_frontend*.pt"):
         g = _load(path)
-        cases = [(v, g["outputs"][f"mel_{k.removesuffix('_22k')}"]) for k, v in g["inputs"].items() if k.endswith("_22k")]
+        cases = [(wave, g["outputs"][f"mel_{key.removesuffix('_22k')}"])
+                 for key, wave in g["inputs"].items() if key.endswith("_22k")]
         assert all(_mel_matches(wave, mel) for wave, mel in cases)
         with monkeypatch.context() as patched:
             patched.setattr(audio, "MEL_FLOOR", 1e-3)

@@ -49,7 +49,8 @@ def test_train_forward_and_losses_match_upstream(path):
     for name in ("y_hat", "x_mask", "z_mask", "m_p", "logs_p", "m_q", "logs_q", "z", "z_p"):
         assert_close(getattr(out, name), expected[name], name)
 
-    mel_args = (data["sampling_rate"], data["filter_length"], data["n_mel_channels"], data["mel_fmin"], data["mel_fmax"])
+    mel_args = (data["sampling_rate"], data["filter_length"], data["n_mel_channels"], data["mel_fmin"],
+                data["mel_fmax"])
     mel = losses.spec_to_mel(inputs["spec"], *mel_args)
     assert_close(mel, expected["mel"], "mel")
     y_mel = _slice(mel, out.ids_slice, config.segment_size)

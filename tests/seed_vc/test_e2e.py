@@ -23,8 +23,8 @@ def cases() -> list:
     """Every golden_e2e_* file that README.json documents."""
     readme = GOLDEN / "README.json"
     files = json.loads(readme.read_text())["files"] if readme.is_file() else {}
-    return case_params([GOLDEN / name for name in files if name.startswith("golden_e2e_") and (GOLDEN / name).is_file()],
-                       f"golden_e2e_* files documented in {readme}")
+    paths = [GOLDEN / name for name in files if name.startswith("golden_e2e_")]
+    return case_params([p for p in paths if p.is_file()], f"golden_e2e_* files documented in {readme}")
 
 
 @pytest.fixture(scope="module", params=cases())
