@@ -91,3 +91,12 @@ def test_deleted_members_can_be_restored_until_purged(tmp_path, monkeypatch):
     assert not ann.audio_path.exists()
     with pytest.raises(ValueError, match="no deleted cast member"):
         restarted.restore("Ann")
+
+
+def test_language_is_stored_in_one_spelling_and_unknown_ones_are_refused(tmp_path):
+    lib = Library(tmp_path)
+    assert lib.add("Ann", voice(), REFERENCE_SR, language=" English").language == "english"
+    assert lib.add("Bob", voice(f=120), REFERENCE_SR, language="AUTO").language == "auto"
+    with pytest.raises(ValueError, match="Unknown language 'Klingon'. Choose one of: auto, english"):
+        lib.add("Worf", voice(), REFERENCE_SR, language="Klingon")
+    assert [m.name for m in lib.list()] == ["Bob", "Ann"]

@@ -10,10 +10,10 @@ from typing import Callable
 import gradio as gr
 import pydantic
 
+from ..languages import LANGUAGES
+
 log = logging.getLogger("studio")
 
-LANGUAGES = ["auto", "english", "chinese", "japanese", "korean", "german", "french", "russian",
-             "portuguese", "spanish", "italian"]
 GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the accelerator at a time
 
 
@@ -36,6 +36,11 @@ def _as_user_error(e: Exception, name: str) -> gr.Error:
         return gr.Error(public_message(str(e)), print_exception=False)
     log.error("unexpected error in %s", name, exc_info=e)  # never a traceback on the page; the log keeps it
     return gr.Error(f"Internal error ({type(e).__name__}); details are in the studio log.", print_exception=False)
+
+
+def language_dropdown() -> gr.Dropdown:
+    """The language picker; scripts may send any spelling ("English"), which the studio normalises."""
+    return gr.Dropdown(list(LANGUAGES), value="auto", label="Language", allow_custom_value=True)
 
 
 def user_errors(fn: Callable) -> Callable:
