@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # chromium: Debian's browser for the browser tests (tests/test_browser.py); Playwright never downloads one.
-APT_PACKAGES=(ffmpeg sox espeak-ng build-essential python3-venv python3-dev chromium)
+APT_PACKAGES=(ffmpeg sox espeak-ng openssl build-essential python3-venv python3-dev chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
