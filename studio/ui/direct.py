@@ -51,7 +51,8 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             with gr.Column(scale=2):
                 k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                               label="Takes", elem_id="direct_k")
-                seed = gr.Number(None, precision=0, label="Seed (empty = random)", elem_id="direct_seed")
+                seed = gr.Number(None, precision=0, label="Seed (same seed, same takes; Re-roll draws new ones)",
+                                 elem_id="direct_seed")
                 language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
                 project = gr.Textbox("default", label="Project", elem_id="direct_project")
                 style = gr.Checkbox(opts.convert_style, label="Seed-VC: convert style too (undoes the direction)")
