@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from bench.vc_batch import build as build_seed_vc  # noqa: E402
 from bench.vc_batch import load_audio as arctic_audio  # noqa: E402
 from seed_vc.tiny import load_dims  # noqa: E402
-from studio.audio import REFERENCE_SR, prepare_reference, resample  # noqa: E402
+from studio.audio import REFERENCE_SR, prepare_reference  # noqa: E402
 from studio.direct import SCHEDULES, DirectOptions, Director  # noqa: E402
 from studio.engines.speaker import ResemblyzerEncoder, SpeakerSimilarity  # noqa: E402
 from studio.engines.tts import VoiceDesigner  # noqa: E402

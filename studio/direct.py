@@ -258,7 +258,8 @@ class Director:
             calls += [same[a: a + MAX_SAMPLES] for a in range(0, len(same), MAX_SAMPLES)]
         for c, call in enumerate(calls):
             tts_seed, batch_id = (seed + c) % SEED_RANGE, uuid.uuid4().hex
-            desc = f"TTS: {len(call)} take(s) in one batched call" + (f" ({c + 1}/{len(calls)})" if len(calls) > 1 else "")
+            desc = f"TTS: {len(call)} take(s) in one batched call" + (
+                f" ({c + 1}/{len(calls)})" if len(calls) > 1 else "")
             progress(0, 1, desc)
             waves = designer.design([lines[i].spec.line for i, _ in call], [lines[i].instruct for i, _ in call],
                                     language=lines[call[0][0]].spec.language, n=1, seed=tts_seed,
