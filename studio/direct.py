@@ -20,6 +20,7 @@ import numpy as np
 
 from .audio import load_audio, peak_safe
 from .engines.vc import Voice
+from .languages import language_key
 from .library import LibraryError
 from .takes import BACKENDS, Take, clean_project
 
@@ -229,7 +230,8 @@ class Director:
             raise DirectError("give a direction, e.g. 'whisper with trembling fear'")
         reference = self.studio.library.reference(member.id) if member else None
         voice = self._voice(spec.backend, reference, spec.rvc_voice)
-        clean = spec._replace(line=text, direction=direction, cast_member=member.name if member else None,
+        clean = spec._replace(line=text, direction=direction, language=language_key(spec.language),
+                              cast_member=member.name if member else None,
                               rvc_voice=str(spec.rvc_voice).strip() if spec.backend == "rvc" else None,
                               convert_style=bool(spec.convert_style or options.convert_style))
         return _Line(clean, fold_instruct(direction, description, MAX_INSTRUCT_CHARS),

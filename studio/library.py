@@ -21,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .audio import REFERENCE_SR, load_audio, save_audio
+from .languages import language_key
 
 MAX_NAME = 80
 MAX_DESCRIPTION = 1000
@@ -119,6 +120,7 @@ class Library:
             origin: str = "designed") -> CastMember:
         """Store a reference voice; `wave` must already be a conditioned reference (see audio.prepare_reference)."""
         name = clean_name(name)
+        language = language_key(language)
         description = str(description or "").strip()
         if len(description) > MAX_DESCRIPTION:
             raise LibraryError(f"description is {len(description)} characters; keep it under {MAX_DESCRIPTION}")
@@ -134,7 +136,7 @@ class Library:
         try:
             with self._db() as db:
                 db.execute("INSERT INTO cast_members VALUES (?,?,?,?,?,?,?,?)",
-                           (member_id, name, name.casefold(), description, str(language), origin, final.name,
+                           (member_id, name, name.casefold(), description, language, origin, final.name,
                             time.time()))
         except sqlite3.IntegrityError:
             final.unlink(missing_ok=True)

@@ -138,6 +138,7 @@ def test_rvc_takes_are_ranked_against_the_cast_member_and_reproducible(studio, t
     (dict(backend="rvc"), "pick an RVC voice"),
     (dict(backend="tortoise"), "backend must be one of seed-vc, rvc"),
     (dict(seed=-3), "seed must be between 0 and"),
+    (dict(language="klingon"), "Unknown language 'klingon'. Choose one of: auto, english"),
     (dict(project="p" * 81), "keep it under 80"),
 ])
 def test_bad_requests_get_clear_messages_before_any_model_runs(studio, kwargs, words):

@@ -62,3 +62,12 @@ def test_a_failed_write_leaves_no_half_member(tmp_path, monkeypatch):
     restarted = Library(tmp_path)  # the leftover partial file is swept on start
     assert [m.name for m in restarted.list()] == ["Ann"]
     assert sorted(p.name for p in (tmp_path / "cast").iterdir()) == [restarted.list()[0].audio_path.name]
+
+
+def test_language_is_stored_in_one_spelling_and_unknown_ones_are_refused(tmp_path):
+    lib = Library(tmp_path)
+    assert lib.add("Ann", voice(), REFERENCE_SR, language=" English").language == "english"
+    assert lib.add("Bob", voice(f=120), REFERENCE_SR, language="AUTO").language == "auto"
+    with pytest.raises(ValueError, match="Unknown language 'Klingon'. Choose one of: auto, english"):
+        lib.add("Worf", voice(), REFERENCE_SR, language="Klingon")
+    assert [m.name for m in lib.list()] == ["Bob", "Ann"]

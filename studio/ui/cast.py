@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, language_dropdown, user_errors
 
 COLUMNS = ["name", "description", "language", "origin", "created"]
 
@@ -30,7 +30,7 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
             with gr.Row():
                 up_name = gr.Textbox(label="Name", elem_id="upload_name")
                 up_description = gr.Textbox(label="Description", elem_id="upload_description")
-                up_language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
+                up_language = language_dropdown()
             add = gr.Button("Add to cast", variant="primary", elem_id="cast_add")
         with gr.Accordion("Compare recordings with the picked cast member", open=False):
             gr.Markdown(f"Speaker similarity (cosine, 1 = the same voice) by the **{studio.se_model}** encoder "

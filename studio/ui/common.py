@@ -9,11 +9,16 @@ from typing import Callable
 
 import gradio as gr
 
+from ..languages import LANGUAGES
+
 log = logging.getLogger("studio")
 
-LANGUAGES = ["auto", "english", "chinese", "japanese", "korean", "german", "french", "russian",
-             "portuguese", "spanish", "italian"]
 GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the accelerator at a time
+
+
+def language_dropdown() -> gr.Dropdown:
+    """The language picker; scripts may send any spelling ("English"), which the studio normalises."""
+    return gr.Dropdown(list(LANGUAGES), value="auto", label="Language", allow_custom_value=True)
 
 
 @contextlib.contextmanager
