@@ -104,7 +104,18 @@ def walk_convert(page, ctx: dict) -> None:
     assert any(t.suffix == ".mp3" for t in takes) and all(t.stat().st_size > 0 for t in takes), takes
 
 
-TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert)]
+def walk_direct(page, ctx: dict) -> None:
+    type_into(page, "direct_line", "Who's there? Show yourself!")
+    type_into(page, "direct_direction", "whisper with trembling fear")
+    pick(page, "direct_cast", "Bosun Reed")
+    page.locator("#direct_go").click()
+    expect(page.locator("#direct_take_1 audio").first).to_be_attached(timeout=EVENT_TIMEOUT_MS)
+    expect(page.locator("#direct_history")).to_contain_text("Who's there?", timeout=EVENT_TIMEOUT_MS)
+    settled(page)
+
+
+TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert),
+        ("Cast & Direct", walk_direct)]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +162,7 @@ def test_every_tab_works_with_the_mouse_and_leaves_no_progress_overlay(browser, 
             page.get_by_role("tab", name=label, exact=True).click()
             settled(page)
             walk(page, ctx)
-            page.screenshot(path=str(shots / f"{label.lower().replace(' ', '_')}.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{label.lower().replace(' & ', '_').replace(' ', '_')}.png"), full_page=True)
     finally:
         context.close()
     assert not errors, errors
