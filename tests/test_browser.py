@@ -104,18 +104,7 @@ def walk_convert(page, ctx: dict) -> None:
     assert any(t.suffix == ".mp3" for t in takes) and all(t.stat().st_size > 0 for t in takes), takes
 
 
-def walk_direct(page, ctx: dict) -> None:
-    type_into(page, "direct_line", "Who's there? Show yourself!")
-    type_into(page, "direct_direction", "whisper with trembling fear")
-    pick(page, "direct_cast", "Bosun Reed")
-    page.locator("#direct_go").click()
-    expect(page.locator("#direct_take_1 audio").first).to_be_attached(timeout=EVENT_TIMEOUT_MS)
-    expect(page.locator("#direct_history")).to_contain_text("Who's there?", timeout=EVENT_TIMEOUT_MS)
-    settled(page)
-
-
-TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert),
-        ("Cast & Direct", walk_direct)]
+TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert)]
 
 
 @pytest.fixture(scope="module")
