@@ -422,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=Path, default=None, help="append one JSON event per line here")
     args = parser.parse_args(argv)
     stop_requested = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop_requested.append(True))
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.append(True))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     events = open(args.events, "a", encoding="utf-8") if args.events else None
 
     def emit(event: Event) -> None:
@@ -441,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         emit({"type": "failed", "error": f"{type(err).__name__}: {message}"})
         return 1
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if events is not None:
             events.close()
 

@@ -21,6 +21,7 @@ from rvc.model_file import load_model
 from rvc.pipeline import ConvertOptions, convert
 from rvc.tiny import build_tiny, tiny_dims
 from rvc.train import TrainConfig, build_models, checkpoints, collate, load_items, train, train_step
+from rvc.train import main as train_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEGMENT = 2400  # 6 frames at 40k: short slices keep a CPU step well under a second
@@ -226,7 +227,7 @@ def test_bad_inputs_fail_with_a_clear_message(setup, tmp_path):
         train(_config(setup, tmp_path / "o", sample_rate="48k"))
 
 
-def test_cli_stops_gracefully_on_sigterm(setup, tmp_path):
+def test_cli_stops_gracefully_on_sigterm(setup, tmp_path, capsys):
     cfg = _config(setup, tmp_path / "out", epochs=1000)
     (tmp_path / "cfg.json").write_text(cfg.to_json())
     events_path = tmp_path / "events.jsonl"
@@ -250,9 +251,12 @@ def test_cli_stops_gracefully_on_sigterm(setup, tmp_path):
     assert os.path.isfile(events[-2]["g_path"]) and os.path.isfile(events[-2]["d_path"])
     assert [json.loads(line) for line in stdout.decode().splitlines()] == events
 
+    # a failure ends with one "failed" line and exit status 1 (in-process: the CLI code without a second start-up)
     (tmp_path / "bad.json").write_text(json.dumps({**json.loads(cfg.to_json()), "dataset_dir": str(tmp_path)}))
-    run = subprocess.run([sys.executable, "-m", "rvc.train", "--config", str(tmp_path / "bad.json")], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=240)
-    assert run.returncode == 1
-    last = json.loads(run.stdout.splitlines()[-1])
-    assert last["type"] == "failed" and "no filelist.txt" in last["error"] and "\n" not in last["error"]
+    capsys.readouterr()
+    assert train_cli(["--config", str(tmp_path / "bad.json"), "--events", str(tmp_path / "bad.jsonl")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines] == [json.loads(line) for line in
+                                                      (tmp_path / "bad.jsonl").read_text().splitlines()]
+    last = json.loads(lines[-1])
+    assert last["type"] == "failed" and "no filelist.txt" in last["error"]
