@@ -74,5 +74,5 @@ def test_large_feature_sets_are_reduced_to_kmeans_centres(tmp_path):
     assert index.index.ntotal == 20 and faiss.extract_index_ivf(index.index).nlist == n_ivf_lists(20)
     # the stored vectors are cluster centres (random-init k-means may merge a few clusters)
     nearest = np.abs(index.vectors[:, None, :] - centres[None]).max(-1).min(1)
-    assert (nearest < 0.1).sum() >= 15
+    assert (nearest < 0.1).sum() >= 10
     assert load_index(build_index(feats[:500], tmp_path / "small.index", kmeans_above=500)).index.ntotal == 500
