@@ -223,6 +223,8 @@ def test_bad_inputs_fail_with_a_clear_message(setup, tmp_path):
         train(_config(setup, tmp_path / "o", dataset_dir=tmp_path))
     with pytest.raises(ValueError, match="f0=False"):  # an f0 dataset for a model without pitch
         train(_config(setup, tmp_path / "o", f0=False))
+    with pytest.raises(ValueError, match="pretrained base not found"):
+        _config(setup, tmp_path / "o", pretrained_d=tmp_path / "missing.pth")
     with pytest.raises(ValueError, match="at 40000 Hz"):
         train(_config(setup, tmp_path / "o", sample_rate="48k"))
 
