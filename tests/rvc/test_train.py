@@ -1,6 +1,5 @@
 """Training an RVC voice on tiny models: stop, resume at the same step and optimiser state, finish, index,
 the exported files in the shared format, conversion with the result, learning, and the CLI's graceful stop."""
-import dataclasses
 import json
 import os
 import shutil
