@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/cast_restore",
           "/trash_list", "/health", "/similarity", "/convert", "/convert_rvc", "/rvc_upload", "/rvc_list",
-          "/rvc_delete", "/rvc_restore"}
+          "/rvc_delete", "/rvc_restore", "/direct", "/takes", "/take_circle", "/export"}
 
 
 @pytest.fixture(scope="module")
