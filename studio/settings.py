@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "studio.yaml"
 QUANTIZE_CHOICES = ("none", "int8")
+ASR_CHOICES = ("auto", "pocketsphinx", "whisper")  # studio.engines.asr reads the same names
 
 
 class SettingsError(ValueError):
@@ -35,6 +36,7 @@ class Settings:
     max_file_size: str
     ssl_certfile: str | None
     ssl_keyfile: str | None
+    asr_model: str = "auto"
 
     @property
     def models_dir(self) -> Path:
@@ -56,6 +58,7 @@ ENV_KEYS = {
     "STUDIO_MAX_FILE_SIZE": "server.max_file_size",
     "STUDIO_SSL_CERTFILE": "server.ssl_certfile",
     "STUDIO_SSL_KEYFILE": "server.ssl_keyfile",
+    "ASR_MODEL": "asr.model",
 }
 
 
@@ -123,6 +126,10 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     if quantize == "int8" and tts == "cpu":
         raise SettingsError("TTS_QUANTIZE=int8 needs a CUDA TTS_DEVICE (int8 on CPU is 20-50x slower); use none on cpu")
 
+    asr = str(OmegaConf.select(cfg, "asr.model", default="auto")).strip().lower()
+    if asr not in ASR_CHOICES:
+        raise SettingsError(f"ASR_MODEL={asr!r}: expected one of {', '.join(ASR_CHOICES)}")
+
     home = Path(str(cfg.home)).expanduser()
     if not home.is_absolute():
         home = (Path.cwd() / home).resolve()
@@ -145,4 +152,5 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         max_file_size=str(cfg.server.max_file_size),
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
+        asr_model=asr,
     )
