@@ -23,13 +23,14 @@ class PickOptions:
     min_words_per_s: float = 0.8      # slower than this (after trimming silence) is a runaway take
     max_words_per_s: float = 6.0      # faster than this is a truncated take (human speech tops out near 6)
     pause_allowance_s: float = 1.5    # dramatic pauses: added to the slowest plausible length
+    implausible_penalty: float = 2.0  # subtracted from a runaway/truncated take (scores lie in -1..1)
 
 
 PICK = PickOptions()
 RULE = (f"best = highest {PICK.similarity_weight:g} x similarity + {PICK.intelligibility_weight:g} x "
         f"intelligibility (1 - WER; similarity alone when not measured), among takes whose speech rate is "
         f"{PICK.min_words_per_s:g}-{PICK.max_words_per_s:g} words/s (+{PICK.pause_allowance_s:g} s for pauses); "
-        f"runaway or truncated takes rank below every plausible one")
+        f"runaway or truncated takes get -{PICK.implausible_penalty:g}, so they rank below every plausible one")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def combined_score(similarity: float | None, intelligibility: float | None, opti
     return (options.similarity_weight * sim + options.intelligibility_weight * float(intelligibility)) / total
 
 
-def pick_order(scores: list[float], durations: list[Duration]) -> list[int]:
-    """Indices best first: plausible takes before implausible ones, then by score (ties: first made)."""
-    return sorted(range(len(scores)), key=lambda i: (not durations[i].ok, -scores[i], i))
+def pick_score(similarity: float | None, intelligibility: float | None, duration: Duration,
+               options: PickOptions = PICK) -> float:
+    """The score the takes of a line are ranked by (RULE): the best take has the highest."""
+    penalty = 0.0 if duration.ok else options.implausible_penalty
+    return combined_score(similarity, intelligibility, options) - penalty

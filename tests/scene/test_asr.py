@@ -3,7 +3,7 @@ import pytest
 
 from studio.audio import load_audio
 from studio.engines.asr import PocketSphinx, intelligibility, normalise_text, score_text
-from studio.pick import combined_score, duration_check, pick_order
+from studio.pick import duration_check, pick_score
 
 FEMALE = ("cmu_arctic_female_a0009.wav", "He turned sharply, and faced Gregson across the table.")
 MALE = ("cmu_arctic_male_a0007.wav", "And you always want to see it in the superlative degree.")
@@ -37,11 +37,9 @@ def test_take_saying_its_line_scores_and_ranks_above_one_saying_another(shared_d
     assert bad.wer >= 0.8
     assert good.score - bad.score >= 0.6
     # equal similarity: intelligibility decides; the line's own recording is picked
-    takes = [wrong, right]
-    scores = [combined_score(0.8, s.score) for s in (bad, good)]
-    durations = [duration_check(w, sr, line) for w, sr in takes]
+    durations = [duration_check(w, sr, line) for w, sr in (wrong, right)]
     assert all(d.ok for d in durations)
-    assert pick_order(scores, durations) == [1, 0]
+    assert pick_score(0.8, good.score, durations[1]) > pick_score(0.8, bad.score, durations[0])
 
 
 def test_pocketsphinx_does_not_score_languages_it_cannot_hear(shared_dir, sphinx):
@@ -58,4 +56,5 @@ def test_runaway_and_truncated_takes_rank_below_plausible_ones(shared_dir):
     truncated = duration_check(wave[: sr // 2], sr, MALE[1])
     fine = duration_check(wave, sr, MALE[1])
     assert (runaway.verdict, truncated.verdict, fine.verdict) == ("runaway", "truncated", "ok")
-    assert pick_order([0.9, 0.95, 0.1], [runaway, truncated, fine]) == [2, 1, 0]
+    scores = [pick_score(0.9, 1.0, runaway), pick_score(0.95, 1.0, truncated), pick_score(0.1, 0.0, fine)]
+    assert scores[2] > max(scores[:2])
