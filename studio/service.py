@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from . import audio, registry
+from .direct import Director
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library
 from .settings import Settings
+from .takes import TakeStore
 from .voices import RVCVoice, RVCVoices
 
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
@@ -30,6 +32,8 @@ class Studio:
         self.settings = settings
         self.library = Library(settings.home)
         self.rvc_voices = RVCVoices(settings.home)
+        self.takes = TakeStore(settings.home)      # Cast & Direct takes and projects
+        self.director = Director(self)             # K directed takes of a line, ranked (studio/direct.py)
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.started = time.time()
