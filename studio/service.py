@@ -17,6 +17,7 @@ from . import audio, registry
 from .direct import Director
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library
+from .scene_render import SceneRenderer
 from .settings import Settings
 from .takes import TakeStore
 from .voices import RVCVoice, RVCVoices
@@ -34,6 +35,8 @@ class Studio:
         self.rvc_voices = RVCVoices(settings.home)
         self.takes = TakeStore(settings.home)      # Cast & Direct takes and projects
         self.director = Director(self)             # K directed takes of a line, ranked (studio/direct.py)
+        self.scenes = SceneRenderer(self)          # Scene mode: script -> cast -> picked takes -> mix (scene_render.py)
+        self.director.scorer = self.scenes.score_take  # Cast & Direct ranks by voice AND intelligibility too
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.started = time.time()
@@ -67,6 +70,13 @@ class Studio:
         paths = registry.role_paths(self.settings.models_dir, registry.RVC_FILES)
         return self.models.get("rvc", lambda: RVCConverter(paths["contentvec"], paths["rmvpe"],
                                                            self.settings.vc_device))
+
+    def asr(self):
+        """The recogniser that scores intelligibility (ASR_MODEL), on SE_DEVICE with the other scorers."""
+        from .engines.asr import load_recogniser
+
+        s = self.settings
+        return self.models.get("asr", lambda: load_recogniser(s.asr_model, s.models_dir, s.se_device))
 
     # -- Voice Design ---------------------------------------------------------------------------
 

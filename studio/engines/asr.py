@@ -108,7 +108,7 @@ class Whisper:
 
         self.processor = WhisperProcessor.from_pretrained(str(path), local_files_only=True)
         self.model = WhisperForConditionalGeneration.from_pretrained(str(path), local_files_only=True,
-                                                                     torch_dtype=torch.float32).to(device).eval()
+                                                                     dtype=torch.float32).to(device).eval()
         self.device = device
         self._lock = threading.Lock()
 

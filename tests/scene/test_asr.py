@@ -58,3 +58,21 @@ def test_runaway_and_truncated_takes_rank_below_plausible_ones(shared_dir):
     assert (runaway.verdict, truncated.verdict, fine.verdict) == ("runaway", "truncated", "ok")
     scores = [pick_score(0.9, 1.0, runaway), pick_score(0.95, 1.0, truncated), pick_score(0.1, 0.0, fine)]
     assert scores[2] > max(scores[:2])
+
+
+def test_tiny_whisper_has_the_hub_layout_and_auto_prefers_it(tiny_home, shared_dir):
+    from studio import registry
+    from studio.engines.asr import WHISPER_ENTRY, Whisper, load_recogniser
+
+    models = tiny_home / "models"
+    entry = registry.load_entries()[WHISPER_ENTRY]
+    assert sorted(p.name for p in (models / WHISPER_ENTRY).iterdir()) == sorted(entry.files)
+    assert not registry.check(models, names=[WHISPER_ENTRY])
+    whisper = load_recogniser("auto", models)
+    assert isinstance(whisper, Whisper)
+    assert isinstance(load_recogniser("pocketsphinx", models), PocketSphinx)
+    wave, sr = load_audio(shared_dir / "audio" / MALE[0])
+    result = intelligibility(whisper, wave, sr, MALE[1], "german")   # multilingual: every language is scored
+    assert result is not None and 0.0 <= result.score <= 1.0 and result.recogniser == "whisper"
+    with pytest.raises(ValueError, match="ASR_MODEL='vosk': expected one of auto, pocketsphinx, whisper"):
+        load_recogniser("vosk", models)
