@@ -71,6 +71,7 @@ class SceneRenderer:
     def __init__(self, studio: "Studio") -> None:
         self.studio = studio
         self.store = SceneStore(studio.settings.home)
+        self.options: DirectOptions | None = None   # Director settings for scene renders (None = its defaults)
 
     # -- script and cast ------------------------------------------------------------------------
 
@@ -201,7 +202,8 @@ class SceneRenderer:
             yield event("done", None, "every line is picked")
             return
         made: dict[int, list[str]] = {i: [] for i in run}
-        events = self.studio.director.direct_lines(self._specs(scene, run), k, seed, scene.project, user, progress)
+        events = self.studio.director.direct_lines(self._specs(scene, run), k, seed, scene.project, user, progress,
+                                                   self.options)
         for ev in events:
             i = run[ev.line]
             if ev.kind == "take":
