@@ -71,7 +71,6 @@ class Studio:
         return self.models.get("rvc", lambda: RVCConverter(paths["contentvec"], paths["rmvpe"],
                                                            self.settings.vc_device))
 
-
     def asr(self):
         """The recogniser that scores intelligibility (ASR_MODEL), on SE_DEVICE with the other scorers."""
         from .engines.asr import load_recogniser
