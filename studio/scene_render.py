@@ -170,7 +170,8 @@ class SceneRenderer:
     def _pick(self, scene: Scene, line: int, take_ids: list[str]) -> Take:
         takes = [self.studio.takes.get(t) for t in take_ids]
         best = self.studio.director.rank(takes, self.score_take)[0]
-        self.store.set_pick(scene.id, line, best.take_id, {**self.pick_info(best), "takes": len(takes)})
+        n = len(takes)
+        self.store.set_pick(scene.id, line, best.take_id, {**self.pick_info(best), "takes": n, "k": n})
         return best
 
     def render(self, name: str, k: int = DirectOptions.K_DEFAULT, seed: int | None = None,
@@ -187,9 +188,10 @@ class SceneRenderer:
 
     def _render(self, scene: Scene, todo: list[int], k: int, seed: int | None, user: str | None,
                 progress: Progress, redo: bool) -> Iterator[SceneEvent]:
-        total = len(scene.script.lines)
-        event = lambda kind, line, msg: SceneEvent(  # noqa: E731
-            kind, line, msg, self.lines(self.store.get(scene.name)), len(self.store.get(scene.name).picks), total)
+        def event(kind: str, line: int | None, message: str) -> SceneEvent:
+            now = self.store.get(scene.name)
+            return SceneEvent(kind, line, message, self.lines(now), len(now.picks), len(now.script.lines))
+
         # 0. lines whose K takes were made before a restart are only picked
         ready = [] if redo else [i for i in todo if len(scene.takes.get(i, [])) >= k]
         for i in ready:
@@ -226,8 +228,8 @@ class SceneRenderer:
         """New takes of one line (1-based), picked among themselves; every other line stays as it is."""
         scene = self.store.get(name)
         i = self._line_index(scene, line)
-        k = k or len(scene.takes.get(i, [])) or DirectOptions.K_DEFAULT
-        return self.render(name, min(k, DirectOptions.K_MAX), seed, user, on_progress, [i], redo=True)
+        k = k or scene.picks.get(i, ("", {}))[1].get("k") or DirectOptions.K_DEFAULT   # the K it was rendered with
+        return self.render(name, k, seed, user, on_progress, [i], redo=True)
 
     def swap(self, name: str, line: int, take_id: str) -> dict:
         """Use another of a line's takes (one made for it, by any render or re-roll)."""
@@ -237,7 +239,8 @@ class SceneRenderer:
             raise SceneError(f"take {take_id!r} was not made for line {i + 1}; choose one of its "
                              f"{len(scene.takes.get(i, []))} take(s)")
         take = self.studio.takes.get(take_id)
-        self.store.set_pick(scene.id, i, take_id, {**self.pick_info(take), "takes": len(scene.takes[i]),
+        k = scene.picks.get(i, ("", {}))[1].get("k", len(scene.takes[i]))
+        self.store.set_pick(scene.id, i, take_id, {**self.pick_info(take), "takes": len(scene.takes[i]), "k": k,
                                                    "swapped": True})
         return self.summary(scene.name)
 
