@@ -55,13 +55,17 @@ def build_tiny(models_dir: Path) -> None:
     """Tiny random-weight models in exactly the on-disk layout of the real ones."""
     import rvc.tiny
     import seed_vc.tiny
+    from studio.engines.speaker import ECAPA_ENTRY, QWEN_BASE_ENTRY
     from studio.tiny_qwen import build_tiny_voicedesign
     from studio.tiny_whisper import build_tiny_whisper
+    from studio.tiny_speaker import build_tiny_ecapa, build_tiny_qwen_base
 
     build_tiny_voicedesign(models_dir / "qwen3-tts-voicedesign")
     seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES), seed_vc.tiny.load_dims(SEED_VC_TINY_DIMS))
     rvc.tiny.build_tiny(role_paths(models_dir, RVC_FILES), rvc.tiny.tiny_dims())
     build_tiny_whisper(models_dir / "whisper")
+    build_tiny_ecapa(models_dir / ECAPA_ENTRY)
+    build_tiny_qwen_base(models_dir / QWEN_BASE_ENTRY)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [entries[n] for n in args.only] if args.only else list(entries.values())
+    wanted = [entries[n] for n in args.only] if args.only else [e for e in entries.values() if not e.on_request]
     try:
         if args.tiny:
             print(f"building tiny random-weight models in {models_dir} ...")

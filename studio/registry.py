@@ -39,6 +39,7 @@ class ModelEntry:
     files: tuple[str, ...]
     used_by: str
     optional: bool = False
+    on_request: bool = False  # installed only when named (`setup_models.py --only NAME`): large and rarely used
     sha256: dict[str, str] = field(default_factory=dict)
 
     def path(self, models_dir: Path, file: str = "") -> Path:
@@ -51,6 +52,7 @@ def load_entries(path: Path = MODELS_YAML) -> dict[str, ModelEntry]:
     return {
         name: ModelEntry(name=name, repo=e["repo"], revision=str(e["revision"]), files=tuple(e["files"]),
                          used_by=e.get("used_by", ""), optional=bool(e.get("optional", False)),
+                         on_request=bool(e.get("on_request", False)),
                          sha256=dict(e.get("sha256", {})))
         for name, e in raw.items()
     }
