@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .service import Studio
 
 SEED_RANGE = 2 ** 31       # seeds are 31-bit, like VoiceDesigner's random draws
-MIN_TTS_S = 0.25           # a TTS take cut shorter by an early EOS is padded with silence to this before conversion
+MIN_TTS_S = 0.5            # a TTS take cut shorter by an early EOS is padded with silence to this before conversion
 # How each line's K takes go through the converter (same audio either way: every take has its own seed):
 #   "each": one call per take (first take soonest), "batch": one call for all K,
 #   "first": the first take alone, then the other K-1 in one call.

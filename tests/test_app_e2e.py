@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 pytestmark = pytest.mark.slow
 
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/health",
-          "/similarity"}
+          "/similarity", "/direct", "/takes", "/take_circle", "/export"}
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from . import cast, convert, design, scene
+from . import cast, convert, design, direct, scene
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -19,11 +19,12 @@ def build_app(studio: Studio) -> gr.Blocks:
         keep_events = design.build(studio)
         table, picker, refresh = cast.build(studio)
         convert_loaders = convert.build(studio)
+        direct_keeps, direct_loaders = direct.build(studio)
         scene.build(studio)
-        for event in keep_events:
+        for event in keep_events + direct_keeps:
             event.then(refresh, None, [table, picker], api_visibility="private")
         demo.load(refresh, None, [table, picker], api_visibility="private")
-        for fn, outputs in convert_loaders:
+        for fn, outputs in convert_loaders + direct_loaders:
             demo.load(fn, None, outputs, api_visibility="private")
 
         def health() -> dict:
