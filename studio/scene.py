@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import unicodedata
 import uuid
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .library import check_label
 from .script import Script, character_key
 from .takes import BACKENDS
 
@@ -80,14 +80,7 @@ class Scene:
 
 def clean_scene_name(name: str) -> str:
     """Validate a scene name (user text, never a path)."""
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise SceneError("give the scene a name")
-    if len(name) > MAX_SCENE_NAME:
-        raise SceneError(f"scene name is {len(name)} characters; keep it under {MAX_SCENE_NAME}")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise SceneError("scene name contains control characters")
-    return name
+    return check_label(name, "give the scene a name", "scene name", MAX_SCENE_NAME, SceneError)
 
 
 class SceneStore:

@@ -154,8 +154,14 @@ class SceneRenderer:
                 "score": round(pick_score(take.similarity, intel, duration), 4), "rule": RULE}
 
     def score_take(self, take: Take) -> float:
-        """The Director's scorer hook: rank takes by similarity AND intelligibility, sane length first."""
+        """The pick rule as a Director scorer: similarity AND intelligibility, plausible length first."""
         return self.pick_info(take)["score"]
+
+    def note_intelligibility(self, take: Take) -> float | None:
+        """Cast & Direct's scorer hook: transcribe the take and record its intelligibility (its tab and take
+        sheet show it), keep ranking by similarity there. `Director.rank(takes, score_take)` ranks by both."""
+        self.asr_details(take)
+        return take.similarity
 
     # -- render ---------------------------------------------------------------------------------
 

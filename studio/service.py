@@ -40,7 +40,7 @@ class Studio:
         self.takes = TakeStore(settings.home)      # Cast & Direct takes and projects
         self.director = Director(self)             # K directed takes of a line, ranked (studio/direct.py)
         self.scenes = SceneRenderer(self)          # Scene mode: script -> cast -> picked takes -> mix (scene_render.py)
-        self.director.scorer = self.scenes.score_take  # Cast & Direct ranks by voice AND intelligibility too
+        self.director.scorer = self.scenes.note_intelligibility  # Cast & Direct takes get an ASR score too
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.started = time.time()
