@@ -111,8 +111,10 @@ def test_similarity_api_ranks_the_cast_voice_first_and_health_names_the_encoder(
     url, studio, close = launch_studio(tiny_home, SE_MODEL="resemblyzer")
     try:
         client = Client(url, verbose=False)
-        client.predict(handle_file(str(ref)), "Keeper", "lighthouse keeper", "english", api_name="/cast_upload")
-        rows = client.predict("Keeper", [handle_file(str(c)) for c in reversed(cands)], api_name="/similarity")
+        client.predict(handle_file(str(ref)), "Similarity keeper", "lighthouse keeper", "english",
+                       api_name="/cast_upload")
+        rows = client.predict("Similarity keeper", [handle_file(str(c)) for c in reversed(cands)],
+                              api_name="/similarity")
         assert [r["rank"] for r in rows] == list(range(1, len(cands) + 1))
         assert rows[0]["file"] == cands[0].name and rows[0]["encoder"] == "resemblyzer"
         assert [r["similarity"] for r in rows] == sorted((r["similarity"] for r in rows), reverse=True)
