@@ -54,8 +54,8 @@ def build_tiny(models_dir: Path) -> None:
     import seed_vc.tiny
     from studio.engines.speaker import ECAPA_ENTRY, QWEN_BASE_ENTRY
     from studio.tiny_qwen import build_tiny_voicedesign
-    from studio.tiny_whisper import build_tiny_whisper
     from studio.tiny_speaker import build_tiny_ecapa, build_tiny_qwen_base
+    from studio.tiny_whisper import build_tiny_whisper
 
     build_tiny_voicedesign(models_dir / "qwen3-tts-voicedesign")
     seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES), seed_vc.tiny.load_dims(SEED_VC_TINY_DIMS))
