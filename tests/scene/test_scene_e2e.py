@@ -144,3 +144,16 @@ def test_render_survives_a_restart(served, launch_studio):
         assert len(again.takes.list("scene: restart")) == 2    # the done line was not redone
     finally:
         close()
+
+
+def test_the_api_has_the_contracted_names_and_parameters(served):
+    client, _ = served
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    params = {name: [(p["parameter_name"], p.get("parameter_default")) for p in named[name]["parameters"]]
+              for name in ("/scene_import", "/scene_cast", "/scene_render", "/scene_reroll", "/scene_export")}
+    assert [p for p, _ in params["/scene_import"]][:2] == ["script", "name"]
+    assert params["/scene_cast"][:6] == [("name", None), ("character", None), ("cast_member", None),
+                                         ("backend", "seed-vc"), ("rvc_voice", None), ("direction", "")]
+    assert params["/scene_render"] == [("name", None), ("k", 3), ("seed", None)]
+    assert [p for p, _ in params["/scene_reroll"]] == ["name", "line"]
+    assert params["/scene_export"][:2] == [("name", None), ("format", "wav")]
