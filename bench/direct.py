@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from bench.vc_batch import build as build_seed_vc  # noqa: E402
 from bench.vc_batch import load_audio as arctic_audio  # noqa: E402
 from seed_vc.tiny import load_dims  # noqa: E402
-from studio.audio import REFERENCE_SR, prepare_reference, resample  # noqa: E402
+from studio.audio import REFERENCE_SR, prepare_reference  # noqa: E402
 from studio.direct import SCHEDULES, DirectOptions, Director  # noqa: E402
 from studio.engines.speaker import ResemblyzerEncoder, SpeakerSimilarity  # noqa: E402
 from studio.engines.tts import VoiceDesigner  # noqa: E402
@@ -92,15 +92,25 @@ def load_designer(args) -> VoiceDesigner:
     return VoiceDesigner(tts, source="random 1.7B VoiceDesign (in memory)", device=args.device, dtype=dtype)
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+class Clock:
+    """Wall and process-CPU seconds since start; CPU time is the steadier figure on a shared machine."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.wall, self.cpu = device, time.perf_counter(), time.process_time()
+
+    def __call__(self) -> tuple[float, float]:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+Times = tuple[tuple[float, float], tuple[float, float]]  # (first take, all ranked), each (wall s, CPU s)
 
 
 def baseline(studio: BenchStudio, reference: tuple[np.ndarray, int], k: int, seed: int, tts: dict,
-             steps: int, device: str) -> tuple[float, float]:
+             steps: int, device: str) -> Times:
     """Vocalino-style: batched TTS, then conversion take by take with the reference recomputed, then ranking."""
-    start = time.perf_counter()
+    clock = Clock(device)
     designer, model = studio.designer(), studio.seed_vc().model
     waves = designer.design(LINE, DIRECTION, n=k, seed=seed, **tts)
     first, converted = None, []
@@ -108,24 +118,22 @@ def baseline(studio: BenchStudio, reference: tuple[np.ndarray, int], k: int, see
         model._references.clear()  # Vocalino prepares the reference in every /vc call
         ref = model.prepare_reference(*reference)
         converted.append(model.convert([wave], designer.sample_rate, ref, diffusion_steps=steps, seeds=[seed + i])[0])
-        sync(device)
-        first = first or time.perf_counter() - start
+        first = first or clock()
     scores = studio.speaker().similarity(reference, [(w, studio.seed_vc().sample_rate) for w in converted])
     ranking = sorted(range(k), key=lambda i: -scores[i])
-    total = time.perf_counter() - start
+    total = clock()
     assert len(ranking) == k
     return first, total
 
 
-def ours(studio: BenchStudio, k: int, seed: int, options: DirectOptions, device: str) -> tuple[float, float]:
+def ours(studio: BenchStudio, k: int, seed: int, options: DirectOptions, device: str) -> Times:
     studio.seed_vc().model._references.clear()  # the first run of a cast member prepares its reference once
-    start, first = time.perf_counter(), None
+    clock, first = Clock(device), None
     for event in Director(studio).direct(LINE, DIRECTION, "Keeper", k=k, seed=seed, language="english",
                                          project="bench", options=options):
         if event.kind == "take":
-            sync(device)
-            first = first or time.perf_counter() - start
-    return first, time.perf_counter() - start
+            first = first or clock()
+    return first, clock()
 
 
 def main() -> None:
@@ -151,8 +159,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench_direct_"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     studio = BenchStudio(home, designer, InMemorySeedVC(model, args.steps), speaker, args.steps)
-    _, female, sr = arctic_audio(1.0)
-    ref = prepare_reference(female, sr)
+    male, _, sr = arctic_audio(4.0)  # the 4 s CMU ARCTIC male clip (the female one is under 3 s of speech)
+    ref = prepare_reference(male, sr)
     studio.library.add("Keeper", ref, REFERENCE_SR, "a weathered lighthouse keeper")
     reference = (ref, REFERENCE_SR)
     frames = int(round(args.seconds * 12.5))
@@ -165,14 +173,18 @@ def main() -> None:
     # warm-up: first-call allocations and lazy inits in every model
     list(Director(studio).direct(LINE, DIRECTION, "Keeper", k=1, seed=0, project="warm-up", options=DirectOptions(
         tts={"max_new_tokens": 9, "fixed_length": True}, diffusion_steps=1)))
-    base_first, base_total = baseline(studio, reference, args.k, 1, tts, args.steps, args.device)
-    print("\n| pipeline | first take s | all K ranked s | first / baseline | total / baseline |")
+    base = baseline(studio, reference, args.k, 1, tts, args.steps, args.device)
+    print("\n| pipeline | first take: wall s (CPU s) | all K ranked: wall s (CPU s) "
+          "| first / baseline: wall (CPU) | total / baseline: wall (CPU) |")
     print("|---|---|---|---|---|")
-    print(f"| baseline (Vocalino-style) | {base_first:.1f} | {base_total:.1f} | 1.00 | 1.00 |", flush=True)
-    for schedule in args.schedules:
-        first, total = ours(studio, args.k, 1, DirectOptions(schedule=schedule, tts=tts), args.device)
-        print(f"| ours, schedule={schedule} | {first:.1f} | {total:.1f} | {first / base_first:.2f} "
-              f"| {total / base_total:.2f} |", flush=True)
+    rows = [("baseline (Vocalino-style)", base)] + [
+        (f"ours, schedule={schedule}", None) for schedule in args.schedules]
+    for name, times in rows:
+        times = times or ours(studio, args.k, 1, DirectOptions(schedule=name.split("=")[1], tts=tts), args.device)
+        (fw, fc), (tw, tc) = times
+        (bfw, bfc), (btw, btc) = base
+        print(f"| {name} | {fw:.1f} ({fc:.1f}) | {tw:.1f} ({tc:.1f}) | {fw / bfw:.2f} ({fc / bfc:.2f}) "
+              f"| {tw / btw:.2f} ({tc / btc:.2f}) |", flush=True)
 
 
 if __name__ == "__main__":

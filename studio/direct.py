@@ -20,6 +20,7 @@ import numpy as np
 
 from .audio import load_audio, peak_safe
 from .engines.vc import Voice
+from .languages import language_key
 from .library import LibraryError
 from .takes import BACKENDS, Take, clean_project
 
@@ -151,17 +152,20 @@ class Director:
         scorer = scorer or by_similarity
         scored = [(scorer(t), i, t) for i, t in enumerate(takes)]
         scored.sort(key=lambda s: (s[0] is None, -(s[0] or 0.0), s[1]))
-        store = self.studio.takes
-        return [store.set_scores(t.take_id, score=None if s is None else float(s), rank=r + 1) if s is not None
-                else store.set_scores(t.take_id, rank=r + 1) for r, (s, _, t) in enumerate(scored)]
+        return [self.studio.takes.set_scores(t.take_id, score=None if s is None else float(s), rank=r + 1)
+                for r, (s, _, t) in enumerate(scored)]
 
     def reproduce(self, take_id: str) -> tuple[np.ndarray, int]:
         """Re-convert one take alone from its stored TTS audio, seed and settings: the same audio as the
         take made in its batch (peak-safe, before the 16-bit file)."""
         take = self.studio.takes.get(take_id)
         tts_wave, tts_sr = load_audio(take.tts_path)
-        member = take.settings.get("cast_member_id") or take.cast_member
-        reference = self.studio.library.reference(member) if member else None
+        member = take.settings.get("cast_member_id")
+        try:
+            reference = self.studio.library.reference(member) if member else None
+        except LibraryError:
+            raise DirectError(f"cast member {take.cast_member!r} was deleted; its takes cannot be re-converted") \
+                from None
         voice = self._voice(take.backend, reference, take.rvc_voice)
         waves, sr = self._convert(take.backend, voice, [tts_wave], tts_sr, [take.seed], take.settings, None)
         return peak_safe(waves[0]), sr
@@ -227,7 +231,8 @@ class Director:
             raise DirectError("give a direction, e.g. 'whisper with trembling fear'")
         reference = self.studio.library.reference(member.id) if member else None
         voice = self._voice(spec.backend, reference, spec.rvc_voice)
-        clean = spec._replace(line=text, direction=direction, cast_member=member.name if member else None,
+        clean = spec._replace(line=text, direction=direction, language=language_key(spec.language),
+                              cast_member=member.name if member else None,
                               rvc_voice=str(spec.rvc_voice).strip() if spec.backend == "rvc" else None,
                               convert_style=bool(spec.convert_style or options.convert_style))
         return _Line(clean, fold_instruct(direction, description, MAX_INSTRUCT_CHARS),
@@ -256,7 +261,8 @@ class Director:
             calls += [same[a: a + MAX_SAMPLES] for a in range(0, len(same), MAX_SAMPLES)]
         for c, call in enumerate(calls):
             tts_seed, batch_id = (seed + c) % SEED_RANGE, uuid.uuid4().hex
-            desc = f"TTS: {len(call)} take(s) in one batched call" + (f" ({c + 1}/{len(calls)})" if len(calls) > 1 else "")
+            desc = f"TTS: {len(call)} take(s) in one batched call" + (
+                f" ({c + 1}/{len(calls)})" if len(calls) > 1 else "")
             progress(0, 1, desc)
             waves = designer.design([lines[i].spec.line for i, _ in call], [lines[i].instruct for i, _ in call],
                                     language=lines[call[0][0]].spec.language, n=1, seed=tts_seed,
@@ -312,15 +318,17 @@ class Director:
 
     def _still_there(self, line: _Line, done: int) -> None:
         """Stop the run if its cast member or RVC voice was deleted since it started."""
-        checks = [(f"cast member {line.spec.cast_member!r}", self.studio.library.get, line.member_id),
-                  (f"RVC voice {line.spec.rvc_voice!r}", self.studio.rvc_voices.get, line.spec.rvc_voice)]
-        for who, get, key in checks:
-            try:
-                if key:
-                    get(key)
-            except LibraryError:
-                raise DirectError(f"{who} was deleted during the run; stopped after {done} take(s), which are "
-                                  "kept in the project") from None
+        gone = ""
+        try:
+            if line.member_id:
+                gone = f"cast member {line.spec.cast_member!r}"
+                self.studio.library.get(line.member_id)
+            if line.spec.backend == "rvc":
+                gone = f"RVC voice {line.spec.rvc_voice!r}"
+                self.studio.rvc_voices.get(line.spec.rvc_voice)
+        except LibraryError:
+            raise DirectError(f"{gone} was deleted during the run; stopped after {done} take(s), which are kept "
+                              "in the project") from None
 
     def _convert(self, backend: str, voice: Voice, sources: list[np.ndarray], sr: int, seeds: list[int],
                  settings: dict, on_stage) -> tuple[list[np.ndarray], int]:

@@ -115,9 +115,9 @@ def test_rvc_takes_are_ranked_against_the_cast_member_and_reproducible(studio, t
     paths = {"voice": tmp_path / "Hale.pth", "index": tmp_path / "Hale.index"}
     rvc.tiny.build_tiny(paths, rvc.tiny.tiny_dims())
     studio.rvc_upload([paths["voice"], paths["index"]], "Director Hale")
-    events = list(studio.director.direct("Steady.", "calm", "Nell", k=2, backend="rvc", rvc_voice="Director Hale", seed=3,
-                                         project="rvc", options=DirectOptions(
-                                             schedule="batch", vc={"f0_method": "fcpe"}, **FAST)))
+    options = DirectOptions(schedule="batch", vc={"f0_method": "fcpe"}, **FAST)
+    events = list(studio.director.direct("Steady.", "calm", "Nell", k=2, backend="rvc", rvc_voice="Director Hale",
+                                         seed=3, project="rvc", options=options))
     ranked = events[-1].takes
     assert [t.rank for t in ranked] == [1, 2] and ranked[0].similarity >= ranked[1].similarity
     assert {t.backend for t in ranked} == {"rvc"} and {t.sample_rate for t in ranked} == {40000}
@@ -138,6 +138,7 @@ def test_rvc_takes_are_ranked_against_the_cast_member_and_reproducible(studio, t
     (dict(backend="rvc"), "pick an RVC voice"),
     (dict(backend="tortoise"), "backend must be one of seed-vc, rvc"),
     (dict(seed=-3), "seed must be between 0 and"),
+    (dict(language="klingon"), "Unknown language 'klingon'. Choose one of: auto, english"),
     (dict(project="p" * 81), "keep it under 80"),
 ])
 def test_bad_requests_get_clear_messages_before_any_model_runs(studio, kwargs, words):

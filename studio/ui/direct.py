@@ -7,7 +7,7 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, language_dropdown, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
@@ -51,8 +51,9 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             with gr.Column(scale=2):
                 k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                               label="Takes", elem_id="direct_k")
-                seed = gr.Number(None, precision=0, label="Seed (empty = random)", elem_id="direct_seed")
-                language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
+                seed = gr.Number(None, precision=0, label="Seed (same seed, same takes; Re-roll draws new ones)",
+                                 elem_id="direct_seed")
+                language = language_dropdown()
                 project = gr.Textbox("default", label="Project", elem_id="direct_project")
                 style = gr.Checkbox(opts.convert_style, label="Seed-VC: convert style too (undoes the direction)")
         with gr.Row():
