@@ -119,6 +119,7 @@ class Director:
 
     def __init__(self, studio: "Studio") -> None:
         self.studio = studio
+        self.scorer: Scorer | None = None   # how each line's takes are ranked; None = by similarity
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ class Director:
                 yield DirectEvent("take", index, list(line.takes), done, total, f"take {j + 1} of {k} ready")
         if speaker is None:  # RVC without a cast member: similarity to the takes' own centroid voice
             line.takes = self._centroid_scores(line.takes)
-        ranked = self.rank(line.takes)
+        ranked = self.rank(line.takes, self.scorer)
         best = [t.take_id for t in line.takes].index(ranked[0].take_id) + 1
         yield DirectEvent("ranked", index, ranked, done, total, f"{k} take(s) ranked; best: take {best}")
 

@@ -10,8 +10,8 @@ from ..takes import EXPORT_FORMATS
 from .common import GPU_LANE, language_dropdown, user_errors
 
 SLOTS = DirectOptions.K_MAX
-HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "rank", "circled",
-           "created"]
+HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
+           "circled", "created"]
 
 
 def _user(request: gr.Request | None) -> str | None:
