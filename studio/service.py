@@ -17,6 +17,7 @@ from . import audio, registry
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library
 from .settings import Settings
+from .training import Trainer
 from .voices import RVCVoice, RVCVoices
 
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
@@ -32,6 +33,7 @@ class Studio:
         self.rvc_voices = RVCVoices(settings.home)
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
+        self.training = Trainer(self)  # datasets, the training process, previews, export
         self.started = time.time()
 
     # -- models ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from . import cast, convert, design
+from . import cast, convert, design, train
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -19,6 +19,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         keep_events = design.build(studio)
         table, picker, refresh = cast.build(studio)
         convert_loaders = convert.build(studio)
+        train.build(studio)
         for event in keep_events:
             event.then(refresh, None, [table, picker], api_visibility="private")
         demo.load(refresh, None, [table, picker], api_visibility="private")
