@@ -14,7 +14,6 @@ step, and a studio restart finds the job again from job.json and the events file
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -303,7 +302,7 @@ class Trainer:
         bases = role_paths(self.studio.settings.models_dir, RVC_FILES)
         # The registry holds the v2 40k pitch bases; other settings train from scratch (noted in the status).
         use_bases = opts.sample_rate == "40k" and opts.f0 and bases["pretrained_G"].is_file()
-        return {"dataset_dir": str(dataset), "out_dir": str(run_dir), "name": t.name,
+        return {"dataset_dir": str(dataset), "out_dir": str(run_dir), "name": _file_stem(t.name),
                 "sample_rate": opts.sample_rate, "f0": opts.f0, "epochs": opts.epochs,
                 "batch_size": opts.batch_size, "save_every": opts.save_every,
                 "pretrained_g": str(bases["pretrained_G"]) if use_bases else None,
@@ -392,7 +391,7 @@ class Trainer:
         state, reason = self._state(t, alive, last)
         step = max((e.get("step") or 0 for e in events), default=0)
         epoch = max((e.get("epoch") or 0 for e in events), default=0)
-        per_epoch = self._steps_per_epoch(events, cfg)
+        per_epoch = self._steps_per_epoch(events)
         speeds = [e["seconds_per_step"] for e in steps[-20:] if e.get("seconds_per_step")]
         sps = float(np.median(speeds)) if speeds else None
         total = per_epoch * cfg.get("epochs", 0) if per_epoch else None
@@ -431,13 +430,9 @@ class Trainer:
         return logs[-1] if logs else None
 
     @staticmethod
-    def _steps_per_epoch(events: list[dict], cfg: dict) -> int | None:
-        ends = [e for e in events if e.get("type") == "epoch" and e.get("epoch") and e.get("step")]
-        if len(ends) >= 2 and ends[-1]["epoch"] > ends[0]["epoch"]:
-            return max(1, round((ends[-1]["step"] - ends[0]["step"]) / (ends[-1]["epoch"] - ends[0]["epoch"])))
-        dataset = Path(cfg.get("dataset_dir", ""))
-        n = len(list((dataset / "0_gt_wavs").glob("*.wav"))) if dataset.is_dir() else 0
-        return math.ceil(n / cfg["batch_size"]) if n and cfg.get("batch_size") else None
+    def _steps_per_epoch(events: list[dict]) -> int | None:
+        starts = [e["steps_per_epoch"] for e in events if e.get("type") == "start" and e.get("steps_per_epoch")]
+        return starts[-1] if starts else None
 
     def _saves(self, t: Training, events: list[dict], steps: list[dict]) -> list[dict]:
         previews = _read_json(t.run_dir / "previews.json", {})
@@ -508,8 +503,6 @@ class Trainer:
 
         `epoch` picks a saved epoch; by default the final model (or the latest save when not finished).
         """
-        from rvc.index import build_index
-
         t = self.get(name)
         if t.run_dir is None:
             raise TrainingError(f"{t.name!r} has not been trained yet: press Train first")
@@ -522,11 +515,7 @@ class Trainer:
         if not events:
             raise TrainingError(f"{t.name!r} has no saved model yet: train until the first save, then export")
         model = self._model_file(t, events[-1])
-        cfg = _read_json(t.run_dir / "cfg.json")
-        index = t.run_dir / "features.index"
-        if not index.is_file():
-            feats = sorted((Path(cfg["dataset_dir"]) / "3_feature768").glob("*.npy"))
-            build_index(np.concatenate([np.load(f) for f in feats]), index)
+        index = self._index(t)
         stem = _file_stem(t.name)
         out = self.public / t.id / "export"
         shutil.rmtree(out, ignore_errors=True)
@@ -540,6 +529,17 @@ class Trainer:
         voice = self._register(t, pth, idx)
         return {"pth": str(pth), "index": str(idx), "zip": str(archive), "voice": voice.name,
                 "epoch": events[-1].get("epoch")}
+
+    def _index(self, t: Training) -> Path:
+        """The retrieval index the trainer built at the end, or built now from the dataset's features."""
+        from rvc.train import build_index
+
+        built = [e["index_path"] for launch in read_events(t.run_dir) for e in launch
+                 if e.get("type") == "finished" and e.get("index_path") and Path(e["index_path"]).is_file()]
+        if built:
+            return Path(built[-1])
+        cfg = _read_json(t.run_dir / "cfg.json")
+        return build_index(Path(cfg["dataset_dir"]), t.run_dir, cfg["name"])
 
     def _register(self, t: Training, pth: Path, idx: Path):
         """Add to the RVC voices; a voice this training exported before is replaced, anyone else's kept."""
