@@ -183,7 +183,7 @@ class Trainer:
             self._keep_speech(folder, seg)
             progress(0.4, "Slicing, filtering and normalising (RVC recipe)")
             stats = self._write_dataset(folder, "40k", lambda f, d: progress(0.4 + 0.55 * f, d))
-            rep = trainset.report(seg, stats["seconds"], stats["clips"], isolation_note)
+            rep = trainset.report(seg, stats["clips"], isolation_note)
             meta = {"name": name, "created": time.time(), "report": rep, "run": None,
                     "voice_id": existing.meta.get("voice_id") if existing else None}
             _write_json(folder / "meta.json", meta)

@@ -177,9 +177,9 @@ def _snr_db(speech: list[float], noise: list[float]) -> float | None:
     return float(10 * np.log10(max(s - n, 1e-12) / max(n, 1e-12)))
 
 
-def report(seg: Segments, kept_s: float, n_clips: int, isolation_note: str | None) -> dict:
+def report(seg: Segments, n_clips: int, isolation_note: str | None) -> dict:
     """The dataset report: what will train, and warnings with what to do about each."""
-    warnings = []
+    kept_s, warnings = seg.speech_s, []
     if kept_s < RECOMMENDED_S[0]:
         warnings.append(f"only {kept_s / 60:.1f} min of speech: the model will be rough. 5-10 minutes of clean "
                         "speech give a good voice; add recordings if you have them")

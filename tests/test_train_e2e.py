@@ -1,9 +1,11 @@
 """Train tab through gradio_client on tiny models: espeak speech -> dataset -> train, stop, resume -> export."""
 import json
+import re
 import zipfile
 
 import numpy as np
 import pytest
+import rvc.tiny
 import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
@@ -30,24 +32,35 @@ SENTENCES = [
 def served(tiny_home, launch_studio):
     url, studio, close = launch_studio(tiny_home)
     yield Client(url, verbose=False), studio
+    for t in studio.training.list():  # trainings outlive the page by design; not the tests
+        studio.training.stop(t.name, grace_s=10)
     close()
 
 
 @pytest.fixture(scope="module")
 def speech(espeak, tmp_path_factory):
-    """About 80 s of one espeak voice: eight files uploaded as they are, four inside a zip (with a note file)."""
+    """About 90 s of two close espeak voices: 12 files uploaded as they are, 5 inside a zip (+ a note)."""
     folder = tmp_path_factory.mktemp("train_speech")
-    paths = [espeak(s, voice="en-us+m3", name=f"line{i:02d}.wav") for i, s in enumerate(SENTENCES)]
+    paths = [espeak(s, voice=v, name=f"{v[-2:]}_{i:02d}.wav") for v, lines in (("en-us+m3", SENTENCES),
+                                                                                ("en-us+m1", SENTENCES[:5]))
+             for i, s in enumerate(lines)]
     archive = folder / "more.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        for p in paths[8:]:
+        for p in paths[12:]:
             z.write(p, f"../../{p.name}")  # an archive path that must never be used as one
         z.writestr("notes.txt", "recorded in the attic")
-    return paths[:8] + [archive]
+    return paths[:12] + [archive]
 
 
 def seconds(paths):
-    return sum(sf.info(p).duration for p in paths if str(p).endswith(".wav"))
+    total = 0.0
+    for p in paths:
+        if p.suffix == ".zip":
+            with zipfile.ZipFile(p) as z:
+                total += sum(sf.info(z.open(n)).duration for n in z.namelist() if n.endswith(".wav"))
+        else:
+            total += sf.info(p).duration
+    return total
 
 
 def rvc_names(client):
@@ -67,10 +80,10 @@ def stream_until(client, name, done):
 
 def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir, espeak):
     client, studio = served
-    assert seconds(speech) > 60
+    assert seconds(speech) > 80
     report = client.predict([handle_file(str(p)) for p in speech], "Keeper", False, api_name="/dataset_prepare")
-    assert report["name"] == "Keeper" and report["files"] == 12
-    assert 1.0 <= report["minutes"] < seconds(speech) / 60 and report["clips"] >= 15
+    assert report["name"] == "Keeper" and report["files"] == 17
+    assert 1.0 <= report["minutes"] < seconds(speech) / 60 and report["clips"] >= 20
     assert report["clipped_percent"] == 0 and 2 <= report["probe_seconds"] <= 4
     assert any("5-10 minutes" in w for w in report["warnings"])  # 1-2 min is enough to train, not to be good
     assert any("notes.txt" in n for n in report["notes"])
@@ -79,14 +92,15 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
 
     client.predict([handle_file(str(p)) for p in speech], "Second", api_name="/dataset_prepare")
 
-    status = client.predict("Keeper", 3, 8, "40k", True, 1, api_name="/train_start")
-    assert status["state"] in ("starting", "training") and status["epochs"] == 3
+    # A big batch keeps an epoch to a few steps (one per length bucket): each CPU step costs seconds.
+    status = client.predict("Keeper", 2, 32, "40k", True, 1, api_name="/train_start")
+    assert status["state"] in ("starting", "training") and status["epochs"] == 2
     with pytest.raises(Exception, match="'Keeper' is already training; watch it or stop it"):
-        client.predict("Keeper", 2, 8, "40k", True, 1, api_name="/train_start")
+        client.predict("Keeper", 2, 32, "40k", True, 1, api_name="/train_start")
     with pytest.raises(Exception, match="'Keeper' is already training on cpu: two trainings at once"):
-        client.predict("Second", 2, 8, "40k", True, 1, api_name="/train_start")  # refused, not queued
+        client.predict("Second", 2, 32, "40k", True, 1, api_name="/train_start")  # refused, not queued
     assert studio.training.status("Second")["state"] == "ready"
-    status = stream_until(client, "Keeper", lambda s: s["step"] >= 2)
+    status = stream_until(client, "Keeper", lambda s: s["step"] >= 1)
     assert status["state"] == "training" and status["seconds_per_step"] > 0
 
     stopped = client.predict("Keeper", api_name="/train_stop")
@@ -103,7 +117,7 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     assert steps == sorted(set(steps)) and final["step"] > first_run  # resumed, not restarted
     resumed_events = [json.loads(line) for line in sorted(run_dir.glob("events-*.jsonl"))[-1].read_text().splitlines()]
     assert min(e["step"] for e in resumed_events if e["type"] == "step") > first_run
-    assert [s["epoch"] for s in final["saves"]] == [1, 2, 3]
+    assert [s["epoch"] for s in final["saves"]] == [1, 2]
     for save in final["saves"]:  # every save: a playable preview and its similarity to the dataset
         wave, sr = sf.read(save["preview"])
         assert sr == 40000 and len(wave) > sr and -1 <= save["similarity"] <= 1
@@ -116,8 +130,10 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     exported = torch.load(pth, weights_only=True)
     manifest = json.loads((shared_dir / "manifests" / "rvc" / "v2_40k_f0.json").read_text())["inference_pth"]
     assert set(manifest["top_level"]) <= set(exported)
-    assert {w["key"]: w["dtype"] for w in manifest["weight"]} == {
-        k: str(v.dtype).removeprefix("torch.") for k, v in exported["weight"].items()}
+    layers = rvc.tiny.tiny_dims()["synthesizer"]["n_layers"]  # the tiny text encoder has fewer layers
+    expected = {w["key"]: w["dtype"] for w in manifest["weight"]
+                if not (m := re.match(r"enc_p\.encoder\.\w+\.(\d+)\.", w["key"])) or int(m.group(1)) < layers}
+    assert expected == {k: str(v.dtype).removeprefix("torch.") for k, v in exported["weight"].items()}
     assert (exported["sr"], exported["f0"], exported["version"]) == ("40k", 1, "v2")
     assert len(exported["config"]) == 18 and exported["config"][-1] == 40000
 
@@ -127,8 +143,8 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
                                 api_name="/convert_rvc")
     assert sf.info(out).samplerate == 40000 and "index: used" in notes
 
-    again = client.predict("Keeper", 2, api_name="/train_export")  # an earlier epoch replaces our own export
-    assert "epoch 2" in again[3] and [n for n in rvc_names(client) if n == "Keeper"] == ["Keeper"]
+    again = client.predict("Keeper", 1, api_name="/train_export")  # an earlier epoch replaces our own export
+    assert "epoch 1" in again[3] and torch.load(again[0], weights_only=True)["info"] == "1epoch" and [n for n in rvc_names(client) if n == "Keeper"] == ["Keeper"]
 
 
 def _bomb(path):
