@@ -135,6 +135,7 @@ class Studio:
             reference = (audio.prepare_reference(wave, ref_sr), audio.REFERENCE_SR)
         else:
             raise ValueError("pick a cast member or upload a reference voice")
+        self.training.wait_for_device(self.settings.vc_device)
         return self.seed_vc().convert([source], sr, Voice(reference=reference), **options)
 
     def convert_rvc(self, source_path: str | Path, voice: str, **options) -> Conversion:
@@ -142,6 +143,7 @@ class Studio:
         rms_mix_rate, resample_sr (see rvc.ConvertOptions)."""
         v = self.rvc_voices.get(voice)
         source, sr = self._source(source_path)
+        self.training.wait_for_device(self.settings.vc_device)
         return self.rvc().convert([source], sr, Voice(rvc_model=v.model_path, rvc_index=v.index_path), **options)
 
     def save_take(self, wave: np.ndarray, sr: int, fmt: str = "wav", kind: str = "convert") -> Path:

@@ -253,6 +253,8 @@ class Trainer:
               save_every: int = TrainOptions.save_every, device: str | None = None) -> dict:
         """Train from the pretrained bases (a fresh run: earlier checkpoints of these settings are dropped)."""
         opts = TrainOptions(int(epochs), int(batch_size), str(sample_rate), bool(f0), int(save_every))
+        if device and device not in devices():
+            raise TrainingError(f"device {device!r} is not available here; pick one of {', '.join(devices())}")
         device = device or self.studio.settings.vc_device
         with self._lock:
             t = self.get(name)
@@ -291,6 +293,18 @@ class Trainer:
                 if cfg.get("device") == device:
                     raise TrainingError(f"{other.name!r} is already training on {device}: two trainings at once "
                                         "on one device run out of memory. Stop it or wait until it finishes")
+
+    def wait_for_device(self, device: str, poll_s: float = 2.0) -> None:
+        """Hold a conversion while a training uses the same GPU (both would run out of memory).
+
+        The caller sits in the `gpu` lane, so later GPU work queues behind it; CPU work is not held (it only
+        shares cores). Set the training's device apart (train_start's `device`) to convert meanwhile.
+        """
+        if not device.startswith("cuda"):
+            return
+        while any(self._alive(t) and _read_json(t.run_dir / "cfg.json", {}).get("device") == device
+                  for t in self.list()):
+            time.sleep(poll_s)
 
     def _config(self, t: Training, opts: TrainOptions, run_dir: Path, device: str) -> dict:
         from .registry import RVC_FILES, role_paths
@@ -570,6 +584,13 @@ class _Resemblyzer:
         ref = self.embed(*reference)
         return [float(np.dot(ref, e) / (np.linalg.norm(ref) * np.linalg.norm(e))) for e in
                 (self.embed(*t) for t in takes)]
+
+
+def devices() -> list[str]:
+    """Where a training can run: the CPU and every visible CUDA device."""
+    import torch
+
+    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
 
 def _signal(pid: int | None, sig: int) -> None:

@@ -7,7 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from ..service import Studio
-from ..training import ACTIVE, SAMPLE_RATES, TrainOptions
+from ..training import ACTIVE, SAMPLE_RATES, TrainOptions, devices
 from .common import GPU_LANE, user_errors
 
 STATUS_EVERY_S = 1.0   # how often /train_status looks at the events file
@@ -74,6 +74,8 @@ def build(studio: Studio) -> None:
                                    label="Save and preview every N epochs")
             sample_rate = gr.Dropdown(list(SAMPLE_RATES), value=opts.sample_rate, label="Sample rate")
             f0 = gr.Checkbox(opts.f0, label="Pitch guidance (speech and singing)")
+            device = gr.Dropdown(["", *devices()], value="", label="Device (empty = the conversion device; "
+                                 "another GPU lets conversions run meanwhile)")
         with gr.Row():
             start = gr.Button("Train", variant="primary", elem_id="train_start")
             stop = gr.Button("Stop", variant="stop", elem_id="train_stop")
@@ -102,9 +104,11 @@ def build(studio: Studio) -> None:
                                    on_progress=lambda fraction, desc: progress(fraction, desc=desc))
 
         @user_errors
-        def train_start(name, epochs, batch_size, sample_rate="40k", f0=True, save_every=opts.save_every) -> dict:
+        def train_start(name, epochs, batch_size, sample_rate="40k", f0=True, save_every=opts.save_every,
+                        device="") -> dict:
             """Start training a prepared dataset; returns the status at once (watch /train_status)."""
-            return trainer.start(name, int(epochs), int(batch_size), sample_rate, bool(f0), int(save_every))
+            return trainer.start(name, int(epochs), int(batch_size), sample_rate, bool(f0), int(save_every),
+                                 device or None)
 
         @user_errors
         def train_stop(name) -> dict:
@@ -143,8 +147,9 @@ def build(studio: Studio) -> None:
         prepare.click(dataset_prepare, [files, name, isolate], report, api_name="dataset_prepare",
                       concurrency_id=GPU_LANE, concurrency_limit=1).then(
             report_markdown, report, report_md, api_visibility="private")
-        for button, fn, inputs, api in ((start, train_start, [name, epochs, batch_size, sample_rate, f0, save_every],
-                                         "train_start"), (resume, train_resume, [name], "train_resume")):
+        start_inputs = [name, epochs, batch_size, sample_rate, f0, save_every, device]
+        for button, fn, inputs, api in ((start, train_start, start_inputs, "train_start"),
+                                        (resume, train_resume, [name], "train_resume")):
             # Starting waits for conversions on the GPU lane; the training then runs outside the queue.
             button.click(fn, inputs, status, api_name=api, concurrency_id=GPU_LANE, concurrency_limit=1).then(
                 train_status, name, status, api_visibility="private", concurrency_limit=None)
