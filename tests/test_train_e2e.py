@@ -70,13 +70,14 @@ def rvc_names(client):
 
 
 def stream_until(client, name, done):
-    """Follow /train_status until `done(status)` or the stream ends; returns the last status seen."""
-    job = client.submit(name, api_name="/train_status")
+    """Follow /train_status until `done(status)` or the stream ends; returns the last status seen.
+
+    A stream left early ends by itself once the training stops (no cancel: it may time out on a busy machine).
+    """
     last = None
-    for last in job:
+    for last in client.submit(name, api_name="/train_status"):
         if done(last):
             break
-    job.cancel()
     return last
 
 
