@@ -29,14 +29,16 @@ def _run(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> tuple[t
 class DiscriminatorS(nn.Module):
     """Scale discriminator on the raw waveform: grouped strided 1-D convolutions."""
 
-    def __init__(self):
+    def __init__(self, shrink: int = 1):
         super().__init__()
+        c = [1] + [n // shrink for n in (16, 64, 256, 1024, 1024, 1024)]
         # (in, out, kernel, stride, groups)
-        layers = [(1, 16, 15, 1, 1), (16, 64, 41, 4, 4), (64, 256, 41, 4, 16), (256, 1024, 41, 4, 64),
-                  (1024, 1024, 41, 4, 256), (1024, 1024, 5, 1, 1)]
-        self.convs = nn.ModuleList(weight_norm(nn.Conv1d(i, o, k, s, groups=g, padding=padding_for(k)))
-                                   for i, o, k, s, g in layers)
-        self.conv_post = weight_norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
+        layers = [(c[0], c[1], 15, 1, 1), (c[1], c[2], 41, 4, 4), (c[2], c[3], 41, 4, 16), (c[3], c[4], 41, 4, 64),
+                  (c[4], c[5], 41, 4, 256), (c[5], c[6], 5, 1, 1)]
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv1d(i, o, k, s, groups=max(1, g // shrink), padding=padding_for(k)))
+            for i, o, k, s, g in layers)
+        self.conv_post = weight_norm(nn.Conv1d(c[6], 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
         """x: [B, 1, T] -> (logits [B, N], feature maps)."""
@@ -46,15 +48,15 @@ class DiscriminatorS(nn.Module):
 class DiscriminatorP(nn.Module):
     """Period discriminator: folds the waveform into [T/period, period] and applies (k, 1) 2-D convs."""
 
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3):
+    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, shrink: int = 1):
         super().__init__()
         self.period = period
-        channels = [1, 32, 128, 512, 1024, 1024]
+        channels = [1] + [n // shrink for n in (32, 128, 512, 1024, 1024)]
         pad = (padding_for(kernel_size), 0)
         self.convs = nn.ModuleList(
             weight_norm(nn.Conv2d(c_in, c_out, (kernel_size, 1), (stride if i < 4 else 1, 1), padding=pad))
             for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])))
-        self.conv_post = weight_norm(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+        self.conv_post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
         b, c, t = x.shape
@@ -65,13 +67,20 @@ class DiscriminatorP(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    """All discriminators of one RVC version; ``discriminators[0]`` is the scale discriminator."""
+    """All discriminators of one RVC version; ``discriminators[0]`` is the scale discriminator.
 
-    def __init__(self, version: str = "v2"):
+    ``shrink`` divides every channel count (released models: 1). Upstream has no size knob; it exists so tiny
+    test bases keep the released key names while training in seconds on a CPU.
+    """
+
+    def __init__(self, version: str = "v2", shrink: int = 1):
         super().__init__()
         if version not in PERIODS:
             raise ValueError(f"unknown RVC version {version!r}; expected one of {list(PERIODS)}")
-        self.discriminators = nn.ModuleList([DiscriminatorS(), *(DiscriminatorP(p) for p in PERIODS[version])])
+        if shrink < 1 or 16 % shrink:
+            raise ValueError(f"discriminator shrink must divide 16, got {shrink}")
+        self.discriminators = nn.ModuleList([DiscriminatorS(shrink),
+                                             *(DiscriminatorP(p, shrink=shrink) for p in PERIODS[version])])
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor):
         """Real y and generated y_hat [B, 1, T] -> (real logits, fake logits, real fmaps, fake fmaps), one per D."""

@@ -7,6 +7,7 @@ Building follows its `train_index` recipe.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 
 K_NEIGHBOURS = 8
 ADD_BATCH = 8192
+KMEANS_ABOVE, KMEANS_CENTERS = 200_000, 10_000  # past 200k vectors the index holds 10k k-means centres
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,29 @@ def n_ivf_lists(n: int) -> int:
     return max(1, min(int(16 * math.sqrt(n)), n // 39))
 
 
-def build_index(features: np.ndarray, path: str | Path, seed: int = 0) -> Path:
+def reduced_count(n: int, above: int = KMEANS_ABOVE, centers: int = KMEANS_CENTERS) -> int:
+    """How many vectors an index built from n features holds."""
+    return centers if n > above else n
+
+
+def build_index(features: np.ndarray, path: str | Path, seed: int = 0, kmeans_above: int = KMEANS_ABOVE,
+                kmeans_centers: int = KMEANS_CENTERS) -> Path:
     """Train and fill an IVF{n},Flat index (nprobe 1) on [N, dim] features and write it to `path`.
 
     Upstream shuffles the features first (unseeded); here the shuffle is seeded so builds are reproducible.
-    Upstream replaces N > 200k vectors by 10k k-means centres first; that step is not done here.
+    Past `kmeans_above` vectors they are replaced by `kmeans_centers` MiniBatchKMeans centres (random init,
+    batches of 256 per CPU), which keeps search fast and the file small for long datasets.
     """
     feats = np.ascontiguousarray(features, dtype=np.float32)
     if feats.ndim != 2 or feats.shape[0] == 0:
         raise ValueError(f"build_index expects [N, dim] features with N >= 1, got shape {feats.shape}")
     feats = feats[np.random.default_rng(seed).permutation(feats.shape[0])]
+    if reduced_count(feats.shape[0], kmeans_above, kmeans_centers) != feats.shape[0]:
+        from sklearn.cluster import MiniBatchKMeans  # imported lazily: only long datasets need it
+
+        kmeans = MiniBatchKMeans(kmeans_centers, init="random", batch_size=256 * (os.cpu_count() or 1),
+                                 compute_labels=False, random_state=seed)
+        feats = np.ascontiguousarray(kmeans.fit(feats).cluster_centers_, dtype=np.float32)
     n_ivf = n_ivf_lists(feats.shape[0])
     index = faiss.index_factory(feats.shape[1], f"IVF{n_ivf},Flat")
     faiss.extract_index_ivf(index).nprobe = 1

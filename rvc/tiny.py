@@ -48,8 +48,9 @@ def build_tiny(paths: dict[str, Path], dims: dict) -> None:
         if "pretrained_G" in paths:  # bases are {"model": full generator incl. enc_q}, stored in fp16
             net_g = _randomise(Synthesizer(synth_config, voice["version"], voice["f0"], posterior=True))
             _save({"model": _half(net_g.state_dict())}, paths["pretrained_G"])
-        if "pretrained_D" in paths:  # the discriminator has no size knobs upstream: full size (71 M params)
-            _save({"model": _half(MultiPeriodDiscriminator(voice["version"]).state_dict())}, paths["pretrained_D"])
+        if "pretrained_D" in paths:  # released key names, channels divided by dims["discriminator"]["shrink"]
+            net_d = MultiPeriodDiscriminator(voice["version"], **dims.get("discriminator", {}))
+            _save({"model": _half(net_d.state_dict())}, paths["pretrained_D"])
         if "voice" in paths:
             net = _randomise(Synthesizer(synth_config, voice["version"], voice["f0"], posterior=False))
             save_model(paths["voice"], net, info="tiny random-weight test model")
