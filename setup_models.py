@@ -16,22 +16,16 @@ import sys
 from pathlib import Path
 
 from studio.registry import (RVC_FILES, SEED_VC_FILES, SEED_VC_TINY_DIMS, ModelEntry, check, entry_files,
-                             load_entries, role_paths, sha256_file, write_lock)
+                             load_entries, role_paths, sha256_file, size_problems, write_lock)
 from studio.settings import SettingsError, load_settings
 
 
 def download(entry: ModelEntry, models_dir: Path) -> None:
     """Fetch an entry's files at its pinned revision; huggingface_hub resumes partial files."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import hf_hub_download
 
-    dest = entry.path(models_dir)
-    folders = [f for f in entry.files if f.endswith("/")]
     for f in entry.files:
-        if not f.endswith("/"):
-            hf_hub_download(entry.repo, f, revision=entry.revision, local_dir=dest)
-    if folders:
-        snapshot_download(entry.repo, revision=entry.revision, local_dir=dest,
-                          allow_patterns=[f + "*" for f in folders])
+        hf_hub_download(entry.repo, f, revision=entry.revision, local_dir=entry.path(models_dir))
 
 
 def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
@@ -44,8 +38,11 @@ def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def verify_pinned(entry: ModelEntry, models_dir: Path) -> None:
-    """Files whose sha256 is published in models.yaml must match it exactly."""
+def verify_published(entry: ModelEntry, models_dir: Path) -> None:
+    """Files whose size or sha256 is published in models.yaml must match it exactly."""
+    wrong = size_problems(entry, models_dir)
+    if wrong:
+        raise RuntimeError("; ".join(wrong) + "; delete the file(s) and install again")
     for f, expected in entry.sha256.items():
         if sha256_file(entry.path(models_dir, f)) != expected:
             raise RuntimeError(f"{entry.name}/{f} does not match its pinned sha256; delete it and install again")
@@ -55,11 +52,15 @@ def build_tiny(models_dir: Path) -> None:
     """Tiny random-weight models in exactly the on-disk layout of the real ones."""
     import rvc.tiny
     import seed_vc.tiny
+    from studio.engines.speaker import ECAPA_ENTRY, QWEN_BASE_ENTRY
     from studio.tiny_qwen import build_tiny_voicedesign
+    from studio.tiny_speaker import build_tiny_ecapa, build_tiny_qwen_base
 
     build_tiny_voicedesign(models_dir / "qwen3-tts-voicedesign")
     seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES), seed_vc.tiny.load_dims(SEED_VC_TINY_DIMS))
     rvc.tiny.build_tiny(role_paths(models_dir, RVC_FILES), rvc.tiny.tiny_dims())
+    build_tiny_ecapa(models_dir / ECAPA_ENTRY)
+    build_tiny_qwen_base(models_dir / QWEN_BASE_ENTRY)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [entries[n] for n in args.only] if args.only else list(entries.values())
+    wanted = [entries[n] for n in args.only] if args.only else [e for e in entries.values() if not e.on_request]
     try:
         if args.tiny:
             print(f"building tiny random-weight models in {models_dir} ...")
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             for entry in wanted:
                 print(f"installing {entry.name} ({entry.repo}@{entry.revision}) ...")
                 copy_from(entry, models_dir, args.mirror) if args.mirror else download(entry, models_dir)
-                verify_pinned(entry, models_dir)
+                verify_published(entry, models_dir)
     except Exception as e:  # a failed install must say what failed, not dump a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

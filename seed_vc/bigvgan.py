@@ -3,7 +3,7 @@
 Public:
     BigVGAN(h: dict)                     # h = the release config.json; state_dict == bigvgan_generator.pt['generator']
     BigVGAN.forward(mel (B, 80, F)) -> wave (B, 1, F * 256) in [-1, 1]
-    load_bigvgan(model_dir) -> BigVGAN   # config.json + bigvgan_generator.pt, strict
+    load_bigvgan(model_dir) -> BigVGAN   # config.json + bigvgan_generator.pt, strict (any weight-norm spelling)
     RELEASE_BIGVGAN_CONFIG (dict), RECEPTIVE_FIELD_FRAMES = 17
     vocode_batch(model, mels (B, 80, F_max), mel_lens (B,)) -> list of 1-D waves (mel_lens[i] * 256,)
 Weight norm stays applied (weight_g / weight_v names, as in the file). Only the torch anti-aliased activation path
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.nn.utils import weight_norm
 
 from .audio import LOG_MEL_FLOOR
-from .checkpoints import load_strict, read_checkpoint
+from .checkpoints import load_strict, read_checkpoint, restore_weight_norm
 
 # nvidia/bigvgan_v2_22khz_80band_256x config.json, the fields the generator reads (the rest configure training).
 RELEASE_BIGVGAN_CONFIG = dict(
@@ -186,12 +186,13 @@ class BigVGAN(nn.Module):
 
 
 def load_bigvgan(model_dir: str | Path) -> BigVGAN:
-    """Build from `config.json` and load `bigvgan_generator.pt` ['generator'] strictly."""
+    """Build from `config.json` and load `bigvgan_generator.pt` ['generator'] strictly (weight norm in any of its
+    saved spellings, see checkpoints.restore_weight_norm)."""
     model_dir = Path(model_dir)
     h = json.loads((model_dir / "config.json").read_text())
     model = BigVGAN(h)
-    load_strict(model, read_checkpoint(model_dir / "bigvgan_generator.pt", "bigvgan")[""],
-                model_dir / "bigvgan_generator.pt")
+    file = model_dir / "bigvgan_generator.pt"
+    load_strict(model, restore_weight_norm(read_checkpoint(file, "bigvgan")[""], model.state_dict()), file)
     return model.eval()
 
 

@@ -179,9 +179,11 @@ def truncate_hubert(model: HubertModel, num_layers: int) -> HubertModel:
 def load_hubert(model_dir: str | Path, num_layers: int = RELEASE_SSL_LAYERS) -> HubertModel:
     """Load a transformers HuBERT directory (config.json + weights) strictly, then truncate it.
 
-    Raises RuntimeError naming the directory when any weight is missing, unexpected or of the wrong shape.
+    Raises RuntimeError naming the directory when any weight is missing, unexpected or of the wrong shape, except
+    `masked_spec_embed`: a training-only SpecAugment vector (unused in eval) that some HuBERT exports omit.
     """
     model, info = HubertModel.from_pretrained(str(model_dir), output_loading_info=True)
+    info["missing_keys"] = [k for k in info["missing_keys"] if k != "masked_spec_embed"]
     problems = {k: v for k, v in info.items() if v and k != "error_msgs"}
     if problems or info.get("error_msgs"):
         raise RuntimeError(f"HuBERT weights in {model_dir} do not match HubertModel: {problems or info['error_msgs']}")

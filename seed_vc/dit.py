@@ -130,7 +130,7 @@ class TransformerBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Owns the checkpoint buffers `freqs_cis` (bf16 RoPE table) and `causal_mask` (see _load_from_state_dict)."""
+    """Owns the checkpoint buffers `freqs_cis` (bf16 RoPE table, loaded from the file) and `causal_mask`."""
 
     def __init__(self, dims: DiTDims) -> None:
         super().__init__()
@@ -141,7 +141,8 @@ class Transformer(nn.Module):
 
     # The checkpoint may carry `causal_mask`, a (block_size, block_size) bool tril that inference never reads
     # (64 MiB at 8192). It is not kept as a buffer: state_dict() materialises it so the key set matches the
-    # manifest, and loading checks its shape and drops it. Files saved without it (or without freqs_cis) load too.
+    # manifest, and loading checks its shape and drops it; files saved without it load too. `freqs_cis` is
+    # required: the released table is bf16, the rounding the weights were trained under, and it is used as stored.
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         n = self.block_size
@@ -153,7 +154,6 @@ class Transformer(nn.Module):
         if mask is not None and tuple(mask.shape) != (self.block_size, self.block_size):
             error_msgs.append(f"{prefix}causal_mask: shape {tuple(mask.shape)}, expected "
                               f"{(self.block_size, self.block_size)}")
-        state_dict.setdefault(prefix + "freqs_cis", self.freqs_cis)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 

@@ -69,11 +69,39 @@ def _legacy_weight_norm_names(state_dict: dict[str, torch.Tensor]) -> dict[str, 
     return out
 
 
+def training_only_extras(kind: str, dims: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors under the names of the training-only modules the released file of `kind` carries.
+
+    The names match seed_vc.checkpoints.TRAINING_ONLY, so every tiny run goes through the loader's handling of the
+    real layout. Shapes follow upstream's training modules: the DiT's long skip Linear(hidden + mel, hidden) and
+    content-mask Embedding(1, hidden) (Plachtaa/seed-vc modules/diffusion_transformer.py); for the AR only the
+    prefixes are documented, so the codebook-head names under `model.codebook_` are representative, and its
+    `style_in` is taken as Linear(style, dim) like the DiT's.
+    """
+    dit, ar = DiTDims(**dims.get("dit", {})), ARDims(**dims.get("ar", {}))
+    g = torch.Generator().manual_seed(seed + 1)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=g) * 0.02
+
+    if kind == "cfm":
+        d = dit.hidden_dim
+        return {"estimator.skip_linear.weight": rand(d, d + dit.in_channels), "estimator.skip_linear.bias": rand(d),
+                "estimator.content_mask_embedder.weight": rand(1, d)}
+    if kind == "ar":
+        return {"model.codebook_embeddings.weight": rand(ar.vocab_size, ar.dim),
+                "model.codebook_output.weight": rand(ar.vocab_size, ar.dim),
+                "style_in.weight": rand(ar.dim, dit.style_dim), "style_in.bias": rand(ar.dim)}
+    raise ValueError(f"only the cfm and ar files carry training-only extras, not {kind!r}")
+
+
 def build_tiny(paths: dict[str, Path], dims: dict, seed: int = 0) -> None:
     """Write random-weight files for every key of `paths` in the official container layouts.
 
-    cfm: {'net': {'cfm', 'length_regulator'}} (without the 8192^2-style causal_mask buffer, which inference never
-    reads and the loader accepts either way); ar: {'net': {'ar', 'length_regulator'}}; bsq32/bsq2048: flat;
+    cfm: {'net': {'cfm', 'length_regulator'}} with `module.`-prefixed cfm keys, the bf16 rotary table and the
+    released training-only extras (training_only_extras), without the 8192^2-style causal_mask buffer, which
+    inference never reads and the loader accepts either way; ar: {'net': {'ar', 'length_regulator'}} with its
+    training-only extras; bsq32/bsq2048: flat;
     campplus: flat with the released `xvector.dense.*` names; hubert: transformers dir with config.json,
     preprocessor_config.json, pytorch_model.bin; bigvgan: config.json + bigvgan_generator.pt {'generator'}.
     """
@@ -88,6 +116,9 @@ def build_tiny(paths: dict[str, Path], dims: dict, seed: int = 0) -> None:
         (target if key in ("hubert", "bigvgan") else target.parent).mkdir(parents=True, exist_ok=True)
         if key in ("cfm", "ar"):
             main = {k: v for k, v in modules[key].state_dict().items() if not k.endswith("causal_mask")}
+            main |= training_only_extras(key, dims, seed)
+            if key == "cfm":  # the released net.cfm keys carry the `module.` prefix of a distributed-training wrapper
+                main = {"module." + k: v for k, v in main.items()}
             torch.save({"net": {key: main, "length_regulator": modules[f"{key}_length_regulator"].state_dict()}},
                        target)
         elif key in ("bsq32", "bsq2048"):

@@ -39,7 +39,9 @@ class ModelEntry:
     files: tuple[str, ...]
     used_by: str
     optional: bool = False
+    on_request: bool = False  # installed only when named (`setup_models.py --only NAME`): large and rarely used
     sha256: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
 
     def path(self, models_dir: Path, file: str = "") -> Path:
         """Local path of one of this entry's files (or of the entry's folder)."""
@@ -51,7 +53,8 @@ def load_entries(path: Path = MODELS_YAML) -> dict[str, ModelEntry]:
     return {
         name: ModelEntry(name=name, repo=e["repo"], revision=str(e["revision"]), files=tuple(e["files"]),
                          used_by=e.get("used_by", ""), optional=bool(e.get("optional", False)),
-                         sha256=dict(e.get("sha256", {})))
+                         on_request=bool(e.get("on_request", False)), sha256=dict(e.get("sha256", {})),
+                         sizes={f: int(n) for f, n in e.get("sizes", {}).items()})
         for name, e in raw.items()
     }
 
@@ -65,15 +68,19 @@ def sha256_file(path: Path) -> str:
 
 
 def entry_files(entry: ModelEntry, models_dir: Path) -> list[Path]:
-    """Every installed file of an entry, folders expanded; missing plain files included as-is."""
-    out: list[Path] = []
-    for f in entry.files:
+    """Where every file of an entry is (or would be) installed."""
+    return [entry.path(models_dir, f) for f in entry.files]
+
+
+def size_problems(entry: ModelEntry, models_dir: Path) -> list[str]:
+    """Installed files whose byte size differs from the size published for the release (a truncated or different
+    download); files that are absent are left to `check`."""
+    problems = []
+    for f, expected in entry.sizes.items():
         p = entry.path(models_dir, f)
-        if f.endswith("/"):
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p])
-        else:
-            out.append(p)
-    return out
+        if p.is_file() and p.stat().st_size != expected:
+            problems.append(f"wrong size: {entry.name}/{f} is {p.stat().st_size} bytes, the release has {expected}")
+    return problems
 
 
 def write_lock(models_dir: Path, entries: dict[str, ModelEntry], tiny: bool, source: str) -> Path:
@@ -104,7 +111,8 @@ def check(models_dir: Path, entries: dict[str, ModelEntry] | None = None, hashes
           names: list[str] | None = None) -> list[str]:
     """Problems with the installed models, one readable line each; [] when all is well.
 
-    `hashes=False` only checks presence (fast, used at every start-up).
+    `hashes=False` only checks presence and, for real (non-tiny) installs, the published sizes (fast, used at
+    every start-up).
     """
     entries = entries or load_entries()
     wanted = [entries[n] for n in names] if names else [e for e in entries.values() if not e.optional]
@@ -122,6 +130,8 @@ def check(models_dir: Path, entries: dict[str, ModelEntry] | None = None, hashes
                 problems.append(f"not in the lock file: {rel}")
             elif hashes and sha256_file(p) != recorded[rel]:
                 problems.append(f"altered: {rel} (sha256 differs from the install)")
+        if not lock.get("tiny"):
+            problems.extend(size_problems(entry, models_dir))
     return problems
 
 

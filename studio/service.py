@@ -23,11 +23,15 @@ from .voices import RVCVoice, RVCVoices
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
+MAX_COMPARE = 50         # /similarity: recordings per request
 
 
 class Studio:
     def __init__(self, settings: Settings) -> None:
         registry.require(settings.models_dir)
+        from .engines.speaker import resolve
+
+        self.se_model = resolve(settings.se_model, settings.models_dir)  # fail at start, not mid-ranking
         self.settings = settings
         self.library = Library(settings.home)
         self.rvc_voices = RVCVoices(settings.home)
@@ -65,6 +69,14 @@ class Studio:
         paths = registry.role_paths(self.settings.models_dir, registry.RVC_FILES)
         return self.models.get("rvc", lambda: RVCConverter(paths["contentvec"], paths["rmvpe"],
                                                            self.settings.vc_device))
+
+    def speaker(self):
+        """The speaker encoder that ranks takes (SE_MODEL) on SE_DEVICE, with its embedding cache."""
+        from .engines.speaker import SpeakerSimilarity, load_encoder
+
+        s = self.settings
+        return self.models.get("speaker", lambda: SpeakerSimilarity(
+            load_encoder(self.se_model, s.models_dir, s.se_device), s.emb_cache_size))
 
     # -- Voice Design ---------------------------------------------------------------------------
 
@@ -107,6 +119,28 @@ class Studio:
 
     def cast_delete(self, name: str) -> None:
         self.library.delete(name)
+
+    def similarity(self, cast_member: str, files: list[str | Path]) -> list[dict]:
+        """How much each recording sounds like a cast member: cosine similarity, best first."""
+        if not files:
+            raise ValueError("upload at least one recording to compare with the cast member")
+        if len(files) > MAX_COMPARE:
+            raise ValueError(f"compare at most {MAX_COMPARE} recordings at a time, got {len(files)}")
+        reference = self.library.reference(cast_member)
+        takes = []
+        for f in files:
+            wave, sr = audio.load_audio(f)
+            if len(wave) < MIN_SOURCE_S * sr:
+                raise audio.AudioError(f"{Path(f).name}: shorter than {MIN_SOURCE_S} s, too short to compare voices")
+            takes.append((wave, sr))
+        speaker = self.speaker()
+        scores = speaker.similarity(reference, takes)
+        rows = [{"file": Path(f).name, "similarity": round(sc, 4), "encoder": speaker.name}
+                for f, sc in zip(files, scores)]
+        order = sorted(range(len(rows)), key=lambda i: -scores[i])
+        for rank, i in enumerate(order, 1):
+            rows[i]["rank"] = rank
+        return [rows[i] for i in order]
 
     # -- Convert --------------------------------------------------------------------------------
 
@@ -180,6 +214,7 @@ class Studio:
             "status": "ok",
             "tiny_models": self.tiny,
             "devices": {"tts": s.tts_device, "vc": s.vc_device, "se": s.se_device},
+            "speaker_encoder": self.se_model,
             "tts_quantize": s.tts_quantize,
             "default_diff_steps": s.default_diff_steps,
             "models_loaded": loaded,

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "studio.yaml"
 QUANTIZE_CHOICES = ("none", "int8")
+SE_CHOICES = ("auto", "resemblyzer", "ecapa", "qwen-base")  # speaker encoders (studio/engines/speaker.py)
 
 
 class SettingsError(ValueError):
@@ -26,6 +27,7 @@ class Settings:
     tts_device: str
     vc_device: str
     se_device: str
+    se_model: str
     tts_quantize: str
     default_diff_steps: int
     emb_cache_size: int
@@ -47,6 +49,7 @@ ENV_KEYS = {
     "TTS_DEVICE": "devices.tts",
     "VC_DEVICE": "devices.vc",
     "SE_DEVICE": "devices.se",
+    "SE_MODEL": "speaker.model",
     "TTS_QUANTIZE": "tts.quantize",
     "DEFAULT_DIFF_STEPS": "vc.default_diff_steps",
     "EMB_CACHE_SIZE": "vc.emb_cache_size",
@@ -131,11 +134,16 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     if bool(certfile) != bool(keyfile):
         raise SettingsError("STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE must be set together")
 
+    se_model = str(cfg.speaker.model).strip().lower()
+    if se_model not in SE_CHOICES:
+        raise SettingsError(f"SE_MODEL={cfg.speaker.model!r}: expected one of {', '.join(SE_CHOICES)}")
+
     return Settings(
         home=home,
         tts_device=tts,
         vc_device=vc,
         se_device=se,
+        se_model=se_model,
         tts_quantize=quantize,
         default_diff_steps=_int("DEFAULT_DIFF_STEPS", cfg.vc.default_diff_steps, 1, 200),
         emb_cache_size=_int("EMB_CACHE_SIZE", cfg.vc.emb_cache_size, 0, 4096),

@@ -45,6 +45,10 @@ RELEASE_GENERATION_CONFIG = {
     "subtalker_temperature": 0.9, "max_new_tokens": 8192,
 }
 SAMPLE_RATE = 24000
+# Stand-ins for the two small release files no loader reads: the top-level preprocessor_config.json names the
+# processor class (AutoProcessor looks for it there), speech_tokenizer/configuration.json is ModelScope metadata.
+PROCESSOR_CONFIG = {"processor_class": "Qwen3TTSProcessor"}
+MODELSCOPE_CONFIGURATION = {"framework": "pytorch", "task": "text-to-speech"}
 
 # Qwen2's pre-tokenizer split pattern (public; the same regex GPT-4-style tokenizers use).
 QWEN2_SPLIT = (
@@ -227,8 +231,9 @@ def _new_talker_model(dims: dict[str, Any], tokenizer, text_vocab_size: int, see
 def build_tiny_voicedesign(dest: Path, seed: int = 0, config: Path = TINY_CONFIG) -> None:
     """Write a tiny random-weight Qwen3-TTS-12Hz VoiceDesign model directory to `dest`.
 
-    Layout as on the hub: config.json, generation_config.json, model.safetensors, Qwen2
-    tokenizer files, speech_tokenizer/{config.json, model.safetensors,
+    Exactly the released file list (configs/models.yaml, qwen3-tts-voicedesign): README.md, config.json,
+    generation_config.json, model.safetensors, preprocessor_config.json, vocab.json, merges.txt,
+    tokenizer_config.json, speech_tokenizer/{config.json, configuration.json, model.safetensors,
     preprocessor_config.json}. The same seed gives the same weights.
     """
     from transformers import EncodecFeatureExtractor
@@ -248,12 +253,25 @@ def build_tiny_voicedesign(dest: Path, seed: int = 0, config: Path = TINY_CONFIG
     cfg.pop("speaker_encoder_config", None)
     (dest / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
     (dest / "generation_config.json").write_text(json.dumps(RELEASE_GENERATION_CONFIG, indent=2))
-    tokenizer.save_pretrained(dest)
-    tokenizer.backend_tokenizer.model.save(str(dest))  # vocab.json + merges.txt, as on the hub
+    _save_text_tokenizer_as_released(tokenizer, dest)
+    (dest / "preprocessor_config.json").write_text(json.dumps(PROCESSOR_CONFIG, indent=2))
+    (dest / "README.md").write_text("# Tiny Qwen3-TTS-12Hz VoiceDesign\n\nRandom weights in the release layout, "
+                                    "written by `setup_models.py --tiny` for tests. It speaks noise.\n")
 
     st_dir = dest / "speech_tokenizer"
     codec.save_pretrained(st_dir, safe_serialization=True)
     EncodecFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0).save_pretrained(st_dir)
+    (st_dir / "configuration.json").write_text(json.dumps(MODELSCOPE_CONFIGURATION))
+
+
+def _save_text_tokenizer_as_released(tokenizer, dest: Path) -> None:
+    """vocab.json + merges.txt + tokenizer_config.json only, as the release has them (no tokenizer.json,
+    added_tokens.json or special_tokens_map.json), so loading takes the slow-to-fast conversion real installs take;
+    the special tokens live in tokenizer_config.json's added_tokens_decoder."""
+    tokenizer.save_pretrained(dest)
+    tokenizer.backend_tokenizer.model.save(str(dest))  # vocab.json + merges.txt, as on the hub
+    for name in ("tokenizer.json", "added_tokens.json", "special_tokens_map.json"):
+        (dest / name).unlink(missing_ok=True)
 
 
 def build_fullsize_random_voicedesign(dtype: torch.dtype = torch.float32, seed: int = 0,

@@ -9,7 +9,8 @@ from gradio_client import Client, handle_file
 
 pytestmark = pytest.mark.slow
 
-PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/health"}
+PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/health",
+          "/similarity"}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """setup_models.py: --from a local mirror (real), the hub path (faked: no hub is reachable), --check."""
+import dataclasses
 import json
 
 import pytest
@@ -7,14 +8,14 @@ import setup_models
 from studio import registry
 
 ENTRIES = registry.load_entries()
-UNPINNED = [n for n, e in ENTRIES.items() if not e.sha256]
+UNPINNED = [n for n, e in ENTRIES.items() if not e.sha256 and not e.sizes]
 
 
 def make_mirror(root, names):
     """A mirror laid out like $STUDIO_HOME/models with small stand-in files."""
     for name in names:
         for f in ENTRIES[name].files:
-            path = root / name / (f + "part0.bin" if f.endswith("/") else f)
+            path = root / name / f
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(f"{name}/{f}".encode())
     return root
@@ -44,8 +45,35 @@ def test_install_from_mirror_then_check_names_missing_and_altered(home, tmp_path
 
 def test_mirror_file_with_wrong_pinned_hash_is_refused(home, tmp_path, capsys):
     mirror = make_mirror(tmp_path / "mirror", ["campplus"])
+    with open(mirror / "campplus" / "campplus_cn_common.bin", "r+b") as f:  # the release size, other bytes
+        f.truncate(ENTRIES["campplus"].sizes["campplus_cn_common.bin"])
     assert setup_models.main(["--from", str(mirror), "--only", "campplus"]) == 1
     assert "campplus/campplus_cn_common.bin does not match its pinned sha256" in capsys.readouterr().err
+
+
+def test_a_file_of_the_wrong_size_is_refused_naming_both_sizes(home, tmp_path, capsys):
+    mirror = make_mirror(tmp_path / "mirror", ["qwen3-tts-voicedesign"])
+    assert setup_models.main(["--from", str(mirror), "--only", "qwen3-tts-voicedesign"]) == 1
+    err = capsys.readouterr().err
+    size = (mirror / "qwen3-tts-voicedesign" / "model.safetensors").stat().st_size
+    assert f"wrong size: qwen3-tts-voicedesign/model.safetensors is {size} bytes, the release has 3833402552" in err
+
+
+def test_every_release_file_has_a_published_size_where_one_is_known():
+    tts = ENTRIES["qwen3-tts-voicedesign"]
+    assert set(tts.sizes) == set(tts.files)
+
+
+def test_start_up_check_names_a_wrong_size_on_real_installs_only(home, tmp_path):
+    mirror = make_mirror(tmp_path / "mirror", ["contentvec"])
+    assert setup_models.main(["--from", str(mirror), "--only", "contentvec"]) == 0
+    models = home / "models"
+    sized = dict(ENTRIES, contentvec=dataclasses.replace(ENTRIES["contentvec"], sizes={"config.json": 4096}))
+    size = (models / "contentvec" / "config.json").stat().st_size
+    assert registry.check(models, sized, hashes=False, names=["contentvec"]) == [
+        f"wrong size: contentvec/config.json is {size} bytes, the release has 4096"]
+    registry.write_lock(models, {"contentvec": ENTRIES["contentvec"]}, tiny=True, source="tiny")
+    assert registry.check(models, sized, hashes=False, names=["contentvec"]) == []
 
 
 def test_incomplete_mirror_names_the_missing_file(home, tmp_path, capsys):
@@ -54,38 +82,26 @@ def test_incomplete_mirror_names_the_missing_file(home, tmp_path, capsys):
 
 
 def test_hub_download_uses_pinned_revisions(home, tmp_path, monkeypatch):
-    # The hub cannot be reached here (or on CI): this fake of the two huggingface_hub download
-    # functions serves files from a local folder and records what was asked for.
+    # The hub cannot be reached here (or on CI): this fake of huggingface_hub's download function serves files
+    # from a local folder and records what was asked for.
     import huggingface_hub
 
-    remote = make_mirror(tmp_path / "remote", ["qwen3-tts-voicedesign", "contentvec"])
+    names = ["hubert-large-ll60k", "contentvec"]
+    remote = make_mirror(tmp_path / "remote", names)
+    by_repo = {ENTRIES[n].repo: n for n in names}
     asked = []
 
     def fake_file(repo, filename, revision, local_dir):
         asked.append((repo, filename, revision))
-        src = remote / ("qwen3-tts-voicedesign" if "Qwen" in repo else "contentvec") / filename
         dst = local_dir / filename
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(src.read_bytes())
+        dst.write_bytes((remote / by_repo[repo] / filename).read_bytes())
         return str(dst)
 
-    def fake_snapshot(repo, revision, local_dir, allow_patterns):
-        asked.append((repo, tuple(allow_patterns), revision))
-        for src in (remote / "qwen3-tts-voicedesign").rglob("*"):
-            rel = src.relative_to(remote / "qwen3-tts-voicedesign")
-            if src.is_file() and any(str(rel).startswith(p.rstrip("*")) for p in allow_patterns):
-                (local_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                (local_dir / rel).write_bytes(src.read_bytes())
-        return str(local_dir)
-
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
-    assert setup_models.main(["--only", "qwen3-tts-voicedesign", "contentvec"]) == 0
-    tts = ENTRIES["qwen3-tts-voicedesign"]
-    assert ("Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign", "config.json", tts.revision) in asked
-    assert ("Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign", ("speech_tokenizer/*",), tts.revision) in asked
-    assert (home / "models" / "qwen3-tts-voicedesign" / "speech_tokenizer" / "part0.bin").is_file()
-    assert setup_models.main(["--check", "--only", "qwen3-tts-voicedesign", "contentvec"]) == 0
+    assert setup_models.main(["--only", *names]) == 0
+    assert sorted(asked) == sorted((ENTRIES[n].repo, f, ENTRIES[n].revision) for n in names for f in ENTRIES[n].files)
+    assert setup_models.main(["--check", "--only", *names]) == 0
 
 
 def test_studio_refuses_to_start_without_models_and_says_the_fix(home):

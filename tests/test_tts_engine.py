@@ -11,7 +11,8 @@ import pytest
 
 from studio.engines.tts import (MAX_INSTRUCT_CHARS, MAX_SAMPLES, MAX_TEXT_CHARS, SAMPLE_RATE,
                                 VoiceDesigner, max_frames_for)
-from studio.tiny_qwen import build_tiny_voicedesign
+from studio.registry import load_entries
+from studio.tiny_qwen import TINY_CONFIG, build_text_tokenizer, build_tiny_voicedesign, load_dims
 
 SAMPLES_PER_FRAME = 1920
 LINE = "Land ho! Bring her about, lads."
@@ -34,11 +35,9 @@ def _rms(x):
     return float(np.sqrt(np.mean(np.square(x))))
 
 
-def test_tiny_model_has_the_official_layout_and_builds_deterministically(tiny_dir, tmp_path):
-    for name in ["config.json", "generation_config.json", "model.safetensors", "vocab.json", "merges.txt",
-                 "tokenizer_config.json", "speech_tokenizer/config.json",
-                 "speech_tokenizer/model.safetensors", "speech_tokenizer/preprocessor_config.json"]:
-        assert (tiny_dir / name).is_file(), name
+def test_tiny_model_holds_exactly_the_released_files_and_builds_deterministically(tiny_dir, tmp_path):
+    released = load_entries()["qwen3-tts-voicedesign"].files
+    assert sorted(str(p.relative_to(tiny_dir)) for p in tiny_dir.rglob("*") if p.is_file()) == sorted(released)
     cfg = json.loads((tiny_dir / "config.json").read_text())
     assert (cfg["model_type"], cfg["tts_model_type"]) == ("qwen3_tts", "voice_design")
     build_tiny_voicedesign(tmp_path / "same", seed=0)
@@ -46,6 +45,17 @@ def test_tiny_model_has_the_official_layout_and_builds_deterministically(tiny_di
     weights = (tiny_dir / "model.safetensors").read_bytes()
     assert (tmp_path / "same" / "model.safetensors").read_bytes() == weights
     assert (tmp_path / "other" / "model.safetensors").read_bytes() != weights
+
+
+def test_text_tokenizer_is_converted_from_vocab_and_merges_as_on_a_real_install(tiny_dir, designer):
+    # No tokenizer.json in the folder: transformers built this fast tokenizer from vocab.json + merges.txt and
+    # tokenizer_config.json. It must encode exactly as the tokenizer the tiny model was built with.
+    built = build_text_tokenizer(load_dims(TINY_CONFIG)["text_tokenizer"]["bpe_vocab_size"])
+    loaded = designer.tts.processor.tokenizer
+    for text in ["<|im_start|>assistant\nLand ho! Bring her about, lads.<|im_end|>\n<|im_start|>assistant\n",
+                 "<|tts_pad|><|tts_text_bos|>Ünïcödé, 123 — new\nlines<|tts_text_eod|>"]:
+        assert loaded(text)["input_ids"] == built(text)["input_ids"]
+    assert loaded.eos_token == loaded.pad_token == "<|endoftext|>"
 
 
 def test_three_takes_come_from_one_batched_generate_call(designer, monkeypatch):

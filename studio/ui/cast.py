@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from .common import LANGUAGES, user_errors
+from .common import GPU_LANE, LANGUAGES, user_errors
 
 COLUMNS = ["name", "description", "language", "origin", "created"]
 
@@ -32,6 +32,12 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
                 up_description = gr.Textbox(label="Description", elem_id="upload_description")
                 up_language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
             add = gr.Button("Add to cast", variant="primary", elem_id="cast_add")
+        with gr.Accordion("Compare recordings with the picked cast member", open=False):
+            gr.Markdown(f"Speaker similarity (cosine, 1 = the same voice) by the **{studio.se_model}** encoder "
+                        "(SE_MODEL), best first.")
+            compare_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"])
+            compare = gr.Button("Compare", elem_id="cast_compare")
+            scores = gr.JSON(label="Similarity", elem_id="cast_similarity")
 
         def refresh(selected: str | None = None):
             members = studio.cast_list()
@@ -70,6 +76,13 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
             """Every cast member as plain values, newest first."""
             return studio.cast_list()
 
+        @user_errors
+        def similarity(cast_member: str, files: list[str]) -> list[dict]:
+            """Score recordings against a cast voice: [{file, similarity, rank, encoder}], best first."""
+            if not cast_member:
+                raise gr.Error("pick a cast member first")
+            return studio.similarity(cast_member, list(files or []))
+
         picker.change(listen, picker, preview, api_visibility="private", queue=False)
         rename.click(do_rename, [picker, new_name], [status, picker], api_name="cast_rename").then(
             refresh, picker, [table, picker], api_visibility="private")
@@ -78,4 +91,6 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
         add.click(cast_upload, [upload, up_name, up_description, up_language], status,
                   api_name="cast_upload").then(refresh, up_name, [table, picker], api_visibility="private")
         gr.api(cast_list, api_name="cast_list")
+        compare.click(similarity, [picker, compare_files], scores, api_name="similarity",
+                      concurrency_id=GPU_LANE, concurrency_limit=1)
     return table, picker, refresh
