@@ -10,7 +10,8 @@ from gradio_client import Client, handle_file
 pytestmark = pytest.mark.slow
 
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/health",
-          "/similarity"}
+          "/similarity", "/dataset_prepare", "/train_start", "/train_status", "/train_stop", "/train_resume",
+          "/train_export"}
 
 
 @pytest.fixture(scope="module")
