@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+import soundfile as sf
 
 from . import audio, trainset
 from .library import LibraryError, clean_name
@@ -125,6 +126,8 @@ class Trainer:
         self._procs: dict[str, subprocess.Popen] = {}
         self._stopping: set[str] = set()
         self._preview_lock = threading.Lock()
+        for partial in self.root.glob("*.partial"):  # an interrupted preparation
+            shutil.rmtree(partial, ignore_errors=True)
         for t in self.list():  # a studio restart: follow trainings whose process still runs
             if self._alive(t):
                 self._watch(t)
@@ -134,7 +137,7 @@ class Trainer:
     def list(self) -> list[Training]:
         out = []
         for d in sorted(self.root.iterdir()):
-            meta = _read_json(d / "meta.json")
+            meta = None if d.suffix == ".partial" else _read_json(d / "meta.json")
             if meta:
                 out.append(Training(d.name, d, meta))
         return out
@@ -209,15 +212,15 @@ class Trainer:
         speech = folder / "speech"
         speech.mkdir(parents=True)
         for i, (wave, sr) in enumerate(seg.clips):
-            audio.sf.write(speech / f"{i:05d}.flac", np.clip(wave, -1, 1), sr, subtype="PCM_24")
-        audio.sf.write(folder / "probe.wav", seg.probe[0], seg.probe[1], subtype="FLOAT")
+            sf.write(speech / f"{i:05d}.flac", np.clip(wave, -1, 1), sr, subtype="PCM_24")
+        sf.write(folder / "probe.wav", seg.probe[0], seg.probe[1], subtype="FLOAT")
         ref, total = [], 0.0
         for wave, sr in seg.clips:
             ref.append(audio.resample(wave, sr, 16000))
             total += len(wave) / sr
             if total >= REFERENCE_S:
                 break
-        audio.sf.write(folder / "reference.wav", np.concatenate(ref), 16000, subtype="FLOAT")
+        sf.write(folder / "reference.wav", np.concatenate(ref), 16000, subtype="FLOAT")
 
     def _write_dataset(self, folder: Path, sample_rate: str, progress: Callable[[float, str], None]) -> dict:
         """RVC's dataset folders at `sample_rate` from the kept speech, features extracted once (cached)."""
@@ -489,14 +492,8 @@ class Trainer:
         path = audio.save_audio(self.public / t.id / t.meta["run"] / f"preview_epoch{event['epoch']}.wav",
                                 result.audio, result.sample_rate)
         reference = audio.load_audio(t.folder / "reference.wav")
-        score = self._speaker().similarity(reference, [(result.audio, result.sample_rate)])[0]
+        score = self.studio.speaker().similarity(reference, [(result.audio, result.sample_rate)])[0]
         return {"path": str(path), "similarity": round(float(score), 4), "model": str(model_path)}
-
-    def _speaker(self):
-        """The studio's speaker encoder (resemblyzer until Studio.speaker() lands on main)."""
-        if hasattr(self.studio, "speaker"):
-            return self.studio.speaker()
-        return self.studio.models.get("speaker-fallback", _Resemblyzer)
 
     def _model_file(self, t: Training, event: dict) -> Path:
         """The shareable .pth of a save; extracted from its G_ checkpoint when the trainer wrote none."""
@@ -567,23 +564,6 @@ class Trainer:
         voice = voices.add(t.name, [pth, idx])
         self._save_meta(t, voice_id=voice.id)
         return voice
-
-
-class _Resemblyzer:
-    name = "resemblyzer"
-
-    def __init__(self) -> None:
-        from resemblyzer import VoiceEncoder
-
-        self.encoder = VoiceEncoder("cpu", verbose=False)
-
-    def embed(self, wave: np.ndarray, sr: int) -> np.ndarray:
-        return self.encoder.embed_utterance(audio.resample(wave, sr, 16000))
-
-    def similarity(self, reference: tuple[np.ndarray, int], takes: list[tuple[np.ndarray, int]]) -> list[float]:
-        ref = self.embed(*reference)
-        return [float(np.dot(ref, e) / (np.linalg.norm(ref) * np.linalg.norm(e))) for e in
-                (self.embed(*t) for t in takes)]
 
 
 def devices() -> list[str]:
