@@ -94,8 +94,8 @@ def _checked_members(z: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
                                f"{i.compress_size / 2**20:.1f} MiB (a zip bomb?); upload the recordings themselves")
         total += i.file_size
     if total > MAX_TOTAL_BYTES:
-        raise DatasetError(f"{name}: refused, it would expand to {total / 2**30:.1f} GiB; "
-                           f"at most {MAX_TOTAL_BYTES / 2**30:.0f} GiB of audio is accepted")
+        raise DatasetError(f"{name}: refused, it would expand to {total / 2**20:.3g} MiB in all; at most "
+                           f"{MAX_TOTAL_BYTES / 2**20:.3g} MiB of audio is accepted")
     return [i for i in infos if Path(i.filename).suffix.lower() in AUDIO_SUFFIXES]
 
 
