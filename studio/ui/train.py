@@ -32,7 +32,10 @@ def report_markdown(report: dict | None) -> str:
 
 
 def status_view(status: dict | None):
-    """Status dict -> (message, loss plot data, similarity plot data, latest preview, saved epochs)."""
+    """Status dict -> (message, mel loss plot, per-epoch similarity plot, latest preview, saved epochs).
+
+    The two plots sit side by side; the similarity plot's tooltip also gives the smoothed mel loss at that save.
+    """
     if not status or "state" not in status:
         return "", None, None, None, gr.update(choices=[])
     loss = status.get("loss") or {}
@@ -40,15 +43,14 @@ def status_view(status: dict | None):
     rows += [{"step": s, "loss": v, "series": "smoothed"}
              for s, v in zip(loss.get("step", []), loss.get("mel_smoothed", []))]
     saves = status.get("saves") or []
-    per_epoch = [{"epoch": s["epoch"], "value": s[key], "series": label} for s in saves
-                 for key, label in (("similarity", "speaker similarity"), ("mel_smoothed", "smoothed mel loss"))
-                 if s.get(key) is not None]
+    per_epoch = [{"epoch": s["epoch"], "similarity": s["similarity"], "smoothed mel loss": s.get("mel_smoothed")}
+                 for s in saves if s.get("similarity") is not None]
     previews = [s for s in saves if s.get("preview")]
     message = f"**{status['state']}**: {status.get('message', '')}"
     if status.get("notes"):
         message += "\n" + "\n".join(f"- {n}" for n in status["notes"])
     return (message, pd.DataFrame(rows, columns=["step", "loss", "series"]),
-            pd.DataFrame(per_epoch, columns=["epoch", "value", "series"]),
+            pd.DataFrame(per_epoch, columns=["epoch", "similarity", "smoothed mel loss"]),
             previews[-1]["preview"] if previews else None,
             gr.update(choices=[str(s["epoch"]) for s in saves]))
 
@@ -84,8 +86,9 @@ def build(studio: Studio) -> None:
         status_md = gr.Markdown(elem_id="train_status")
         with gr.Row():
             loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Mel loss")
-            epoch_plot = gr.LinePlot(x="epoch", y="value", color="series",
-                                     label="Per saved epoch: preview similarity to the dataset, smoothed mel loss")
+            epoch_plot = gr.LinePlot(x="epoch", y="similarity", tooltip=["epoch", "similarity", "smoothed mel loss"],
+                                     label="Per saved epoch: the preview's speaker similarity to the dataset "
+                                           "(higher is closer; pick where it stops rising)")
         preview = gr.Audio(label="Latest preview (held-out clip converted)", type="filepath", interactive=False,
                            elem_id="train_preview")
         with gr.Row():
