@@ -31,8 +31,8 @@ def report_markdown(report: dict | None) -> str:
     return "\n".join(lines)
 
 
-def status_view(status: dict | None):
-    """Status dict -> (message, mel loss plot, per-epoch similarity plot, latest preview, saved epochs).
+def status_view(status: dict | None, epoch: str | None = None):
+    """Status dict -> (message, mel loss plot, per-epoch similarity plot, chosen preview, saved epochs).
 
     The two plots sit side by side; the similarity plot's tooltip also gives the smoothed mel loss at that save.
     """
@@ -45,14 +45,20 @@ def status_view(status: dict | None):
     saves = status.get("saves") or []
     per_epoch = [{"epoch": s["epoch"], "similarity": s["similarity"], "smoothed mel loss": s.get("mel_smoothed")}
                  for s in saves if s.get("similarity") is not None]
-    previews = [s for s in saves if s.get("preview")]
     message = f"**{status['state']}**: {status.get('message', '')}"
     if status.get("notes"):
         message += "\n" + "\n".join(f"- {n}" for n in status["notes"])
     return (message, pd.DataFrame(rows, columns=["step", "loss", "series"]),
             pd.DataFrame(per_epoch, columns=["epoch", "similarity", "smoothed mel loss"]),
-            previews[-1]["preview"] if previews else None,
+            preview_of(epoch, status),
             gr.update(choices=[str(s["epoch"]) for s in saves]))
+
+
+def preview_of(epoch: str | None, status: dict | None) -> str | None:
+    """The preview of the chosen saved epoch (the latest when none is chosen)."""
+    previews = [s for s in (status or {}).get("saves") or [] if s.get("preview")]
+    chosen = [s for s in previews if str(s["epoch"]) == str(epoch)] if epoch else previews[-1:]
+    return chosen[0]["preview"] if chosen else None
 
 
 def build(studio: Studio) -> None:
@@ -89,8 +95,8 @@ def build(studio: Studio) -> None:
             epoch_plot = gr.LinePlot(x="epoch", y="similarity", tooltip=["epoch", "similarity", "smoothed mel loss"],
                                      label="Per saved epoch: the preview's speaker similarity to the dataset "
                                            "(higher is closer; pick where it stops rising)")
-        preview = gr.Audio(label="Latest preview (held-out clip converted)", type="filepath", interactive=False,
-                           elem_id="train_preview")
+        preview = gr.Audio(label="Preview: the held-out clip converted by the chosen epoch (default the latest)",
+                           type="filepath", interactive=False, elem_id="train_preview")
         with gr.Row():
             epoch = gr.Dropdown([], label="Export epoch (empty = final or latest)", allow_custom_value=True)
             export = gr.Button("Export and add to RVC voices", elem_id="train_export")
@@ -157,6 +163,7 @@ def build(studio: Studio) -> None:
             button.click(fn, inputs, status, api_name=api, concurrency_id=GPU_LANE, concurrency_limit=1).then(
                 train_status, name, status, api_visibility="private", concurrency_limit=None)
         stop.click(train_stop, name, status, api_name="train_stop", concurrency_limit=None)
-        status.change(status_view, status, view, api_visibility="private", queue=False)
+        status.change(status_view, [status, epoch], view, api_visibility="private", queue=False)
+        epoch.change(preview_of, [epoch, status], preview, api_visibility="private", queue=False)
         export.click(train_export, [name, epoch], [pth, index, archive, export_md], api_name="train_export",
                      concurrency_id=GPU_LANE, concurrency_limit=1)
