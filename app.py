@@ -1,7 +1,8 @@
 """Start the studio:  python app.py [--host H] [--port P]
 
 Host, port, auth and TLS also come from configs/studio.yaml and env vars
-(STUDIO_HOST, STUDIO_PORT, STUDIO_AUTH, STUDIO_SSL_CERTFILE/KEYFILE).
+(STUDIO_HOST, STUDIO_PORT, STUDIO_AUTH, STUDIO_USERS_FILE, STUDIO_SSL_CERTFILE/KEYFILE).
+Serving a non-loopback address needs logins: python -m studio.users add NAME.
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     from studio.registry import ModelsMissing
-    from studio.settings import SettingsError, load_settings
+    from studio.settings import SettingsError, check_exposure, load_settings
 
     try:
         settings = load_settings()
+        host = args.host or settings.host
+        check_exposure(host, settings.auth)
         from studio.service import Studio
 
         studio = Studio(settings)
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.ui.app import build_app, launch
 
     demo = build_app(studio)
-    launch(demo, studio, args.host or settings.host, args.port or settings.port)
+    launch(demo, studio, host, args.port or settings.port)
     return 0
 
 

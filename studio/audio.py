@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from . import limits
+
 PEAK = 0.99                    # never write above this, so no take clips
 REFERENCE_SR = 24000           # cast references are stored at the TTS rate
 REFERENCE_MIN_S = 3.0          # shorter references give unstable timbre
 REFERENCE_MAX_S = 30.0         # Seed-VC uses at most 25 s of the reference
+REFERENCE_UPLOAD_MAX_S = 300.0 # a reference recording before trimming (checked before decoding)
 REFERENCE_RMS_DBFS = -20.0     # loudness every reference is normalised to
 MIN_SPEECH_S = 1.0             # a reference must contain at least this much detected speech
 DESIGNED_MIN_S = 1.0           # a designed sample kept as a cast member must be at least this long
@@ -26,14 +29,27 @@ class AudioError(ValueError):
     """Input audio the studio cannot use; the message is shown to the user as is."""
 
 
-def load_audio(source: str | Path | bytes, sr: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode a file (WAV/FLAC/OGG/MP3, or anything ffmpeg reads) to mono float32.
-
-    Returns (samples, sample_rate); resampled to `sr` when given.
-    """
+def probe(source: str | Path | bytes, max_seconds: float = limits.MAX_AUDIO_S) -> limits.AudioHeader:
+    """Duration, channels and rate from the header, checked against the caps before any decoding."""
     name = "upload" if isinstance(source, bytes) else Path(source).name
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise AudioError(f"{name}: file not found")
+    header = limits.audio_header(io.BytesIO(source) if isinstance(source, bytes) else source)
+    if header is None:
+        raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)")
+    limits.check_audio(header, name, max_seconds)
+    return header
+
+
+def load_audio(source: str | Path | bytes, sr: int | None = None,
+               max_seconds: float = limits.MAX_AUDIO_S) -> tuple[np.ndarray, int]:
+    """Decode a file (WAV/FLAC/OGG/MP3, or anything ffmpeg reads) to mono float32.
+
+    Returns (samples, sample_rate); resampled to `sr` when given. Files longer than
+    `max_seconds` (read from the header) are refused before they are decoded.
+    """
+    name = "upload" if isinstance(source, bytes) else Path(source).name
+    probe(source, max_seconds)
     try:
         data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
                              dtype="float32", always_2d=True)

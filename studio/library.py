@@ -20,7 +20,9 @@ from typing import Iterator
 
 import numpy as np
 
+from . import trash
 from .audio import REFERENCE_SR, load_audio, save_audio
+from .languages import language_key
 
 MAX_NAME = 80
 MAX_DESCRIPTION = 1000
@@ -89,16 +91,18 @@ def connect(home: Path) -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(Path(home) / "library.db", timeout=30)) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + trash.SCHEMA)
         with db:
             yield db
 
 
 class Library:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, trash_days: int = 14) -> None:
         self.home = Path(home)
+        self.trash_days = trash_days
         self.audio_dir = self.home / "cast"
         self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.purge()
         self._sweep_orphans()
 
     def _db(self):
@@ -111,6 +115,7 @@ class Library:
     def _sweep_orphans(self) -> None:
         with self._db() as db:
             kept = {r[0] for r in db.execute("SELECT audio_file FROM cast_members")}
+            kept |= {r["audio_file"] for r in trash.rows(db, "cast")}  # restorable: keep their audio
         for f in self.audio_dir.iterdir():
             if f.name not in kept and f.suffix == ".wav":
                 f.unlink(missing_ok=True)
@@ -119,6 +124,7 @@ class Library:
             origin: str = "designed") -> CastMember:
         """Store a reference voice; `wave` must already be a conditioned reference (see audio.prepare_reference)."""
         name = clean_name(name)
+        language = language_key(language)
         description = str(description or "").strip()
         if len(description) > MAX_DESCRIPTION:
             raise LibraryError(f"description is {len(description)} characters; keep it under {MAX_DESCRIPTION}")
@@ -134,7 +140,7 @@ class Library:
         try:
             with self._db() as db:
                 db.execute("INSERT INTO cast_members VALUES (?,?,?,?,?,?,?,?)",
-                           (member_id, name, name.casefold(), description, str(language), origin, final.name,
+                           (member_id, name, name.casefold(), description, language, origin, final.name,
                             time.time()))
         except sqlite3.IntegrityError:
             final.unlink(missing_ok=True)
@@ -171,10 +177,24 @@ class Library:
         return self.get(member.id)
 
     def delete(self, id_or_name: str) -> None:
+        """Move a member to the trash (restorable for trash_days; its audio stays until purged)."""
         member = self.get(id_or_name)
         with self._db() as db:
-            db.execute("DELETE FROM cast_members WHERE id = ?", (member.id,))
-        member.audio_path.unlink(missing_ok=True)
+            trash.discard(db, "cast", "cast_members", member.id)
+        self.purge()
+
+    def restore(self, name: str) -> CastMember:
+        """Bring the most recently deleted member of that name back from the trash."""
+        with self._db() as db:
+            member_id = trash.restore(db, "cast", "cast_members", name, "cast member")
+        return self.get(member_id)
+
+    def purge(self) -> None:
+        """Forget members deleted more than trash_days ago, then remove their audio."""
+        with self._db() as db:
+            expired = trash.purge(db, "cast", self.trash_days)
+        for row in expired:
+            (self.audio_dir / row["audio_file"]).unlink(missing_ok=True)
 
     def reference(self, id_or_name: str) -> tuple[np.ndarray, int]:
         """The member's reference audio (mono float32 at REFERENCE_SR)."""

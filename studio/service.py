@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, registry
+from . import audio, registry, trash
 from .engines.vc import Conversion, Voice
-from .library import CastMember, Library
+from .library import CastMember, Library, connect
 from .settings import Settings
 from .training import Trainer
 from .voices import RVCVoice, RVCVoices
@@ -24,6 +24,18 @@ MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS ca
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
 MAX_COMPARE = 50         # /similarity: recordings per request
+MAX_SEED = 2 ** 32 - 1   # what every RNG we seed accepts
+
+
+def check_seed(seed) -> int:
+    """A seed from user input: a whole number from 0 to MAX_SEED."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        value = -1
+    if value != seed or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}")
+    return value
 
 
 class Studio:
@@ -33,8 +45,8 @@ class Studio:
 
         self.se_model = resolve(settings.se_model, settings.models_dir)  # fail at start, not mid-ranking
         self.settings = settings
-        self.library = Library(settings.home)
-        self.rvc_voices = RVCVoices(settings.home)
+        self.library = Library(settings.home, settings.trash_days)
+        self.rvc_voices = RVCVoices(settings.home, settings.trash_days)
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.training = Trainer(self)  # datasets, the training process, previews, export
@@ -92,8 +104,9 @@ class Studio:
             raise ValueError(f"number of samples must be between 1 and {MAX_SAMPLES}")
         if not str(description or "").strip():
             raise ValueError("describe the voice, e.g. 'a gravelly old sea captain, low and slow'")
+        seed = None if seed is None else check_seed(seed)
         engine = self.designer()
-        waves = engine.design(text, description, language=language, n=n, seed=None if seed is None else int(seed),
+        waves = engine.design(text, description, language=language, n=n, seed=seed,
                               on_step=on_step)
         return engine.sample_rate, waves
 
@@ -102,13 +115,14 @@ class Studio:
     def cast_save(self, audio_path: str | Path, name: str, description: str = "",
                   language: str = "auto") -> CastMember:
         """Keep a designed sample as a cast member."""
-        ref = audio.prepare_reference(*audio.load_audio(audio_path), designed=True)
+        ref = audio.prepare_reference(*audio.load_audio(audio_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S),
+                                      designed=True)
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="designed")
 
     def cast_upload(self, audio_path: str | Path, name: str, description: str = "",
                     language: str = "auto") -> CastMember:
         """Add someone's recording as a cast member (validated: speech, 3-30 s, normalised)."""
-        ref = audio.prepare_reference(*audio.load_audio(audio_path))
+        ref = audio.prepare_reference(*audio.load_audio(audio_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S))
         return self.library.add(name, ref, audio.REFERENCE_SR, description, language, origin="uploaded")
 
     def cast_list(self) -> list[dict]:
@@ -118,7 +132,11 @@ class Studio:
         return self.library.rename(name, new_name).as_dict()
 
     def cast_delete(self, name: str) -> None:
+        """Move a cast member to the trash (see cast_restore)."""
         self.library.delete(name)
+
+    def cast_restore(self, name: str) -> dict:
+        return self.library.restore(name).as_dict()
 
     def similarity(self, cast_member: str, files: list[str | Path]) -> list[dict]:
         """How much each recording sounds like a cast member: cosine similarity, best first."""
@@ -129,7 +147,7 @@ class Studio:
         reference = self.library.reference(cast_member)
         takes = []
         for f in files:
-            wave, sr = audio.load_audio(f)
+            wave, sr = audio.load_audio(f, max_seconds=MAX_SOURCE_S)
             if len(wave) < MIN_SOURCE_S * sr:
                 raise audio.AudioError(f"{Path(f).name}: shorter than {MIN_SOURCE_S} s, too short to compare voices")
             takes.append((wave, sr))
@@ -145,11 +163,12 @@ class Studio:
     # -- Convert --------------------------------------------------------------------------------
 
     def _source(self, source_path: str | Path) -> tuple[np.ndarray, int]:
-        wave, sr = audio.load_audio(source_path)
-        seconds = len(wave) / sr
+        seconds = audio.probe(source_path).seconds  # from the header, before decoding
         if seconds > MAX_SOURCE_S:
             raise audio.AudioError(f"source is {seconds / 60:.1f} min long; convert at most "
                                    f"{MAX_SOURCE_S / 60:.0f} min at a time (split the recording)")
+        wave, sr = audio.load_audio(source_path, max_seconds=MAX_SOURCE_S)
+        seconds = len(wave) / sr
         if seconds < MIN_SOURCE_S or not np.any(np.abs(wave) > 1e-4):
             raise audio.AudioError("source is silent or shorter than 0.5 s: upload the speech to convert")
         return wave, sr
@@ -161,11 +180,13 @@ class Studio:
         options: diffusion_steps, intelligibility_cfg_rate, similarity_cfg_rate, convert_style,
         length_adjust, seeds (see seed_vc.ConvertOptions), on_stage(stage, fraction) for progress.
         """
+        if options.get("seeds") is not None:
+            options["seeds"] = [check_seed(s) for s in options["seeds"]]
         source, sr = self._source(source_path)
         if cast_member:
             reference = self.library.reference(cast_member)
         elif reference_path:
-            wave, ref_sr = audio.load_audio(reference_path)
+            wave, ref_sr = audio.load_audio(reference_path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S)
             reference = (audio.prepare_reference(wave, ref_sr), audio.REFERENCE_SR)
         else:
             raise ValueError("pick a cast member or upload a reference voice")
@@ -199,7 +220,16 @@ class Studio:
         return [v.as_dict() for v in self.rvc_voices.list()]
 
     def rvc_delete(self, name: str) -> None:
+        """Move an RVC voice to the trash (see rvc_restore)."""
         self.rvc_voices.delete(name)
+
+    def rvc_restore(self, name: str) -> dict:
+        return self.rvc_voices.restore(name).as_dict()
+
+    def trash_list(self) -> list[dict]:
+        """Deleted cast members and voices that can still be restored, newest first."""
+        with connect(self.settings.home) as db:
+            return trash.listing(db, self.settings.trash_days)
 
     # -- Health ---------------------------------------------------------------------------------
 
@@ -208,8 +238,8 @@ class Studio:
         s = self.settings
         loaded = self.models.loaded()
         info = {}
-        if "tts" in loaded:
-            info["tts"] = self.designer().info()
+        if "tts" in loaded:  # no server paths in what any client can read
+            info["tts"] = {k: v for k, v in self.designer().info().items() if k != "model_dir"}
         return {
             "status": "ok",
             "tiny_models": self.tiny,

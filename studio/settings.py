@@ -33,10 +33,13 @@ class Settings:
     emb_cache_size: int
     host: str
     port: int
-    auth: tuple[tuple[str, str], ...]
+    auth: tuple[tuple[str, str], ...]   # (user, scrypt hash) from the users file and STUDIO_AUTH
+    users_file: Path
     max_file_size: str
     ssl_certfile: str | None
     ssl_keyfile: str | None
+    trash_days: int
+    cache_hours: int
 
     @property
     def models_dir(self) -> Path:
@@ -56,9 +59,12 @@ ENV_KEYS = {
     "STUDIO_HOST": "server.host",
     "STUDIO_PORT": "server.port",
     "STUDIO_AUTH": "server.auth",
+    "STUDIO_USERS_FILE": "server.users_file",
     "STUDIO_MAX_FILE_SIZE": "server.max_file_size",
     "STUDIO_SSL_CERTFILE": "server.ssl_certfile",
     "STUDIO_SSL_KEYFILE": "server.ssl_keyfile",
+    "STUDIO_TRASH_DAYS": "library.trash_days",
+    "STUDIO_CACHE_HOURS": "server.cache_hours",
 }
 
 
@@ -96,16 +102,37 @@ def _int(name: str, value, lo: int, hi: int) -> int:
     return number
 
 
-def _auth(value) -> tuple[tuple[str, str], ...]:
-    if not value:
-        return ()
-    pairs = []
-    for item in str(value).split(","):
-        user, sep, password = item.strip().partition(":")
-        if not sep or not user or not password:
-            raise SettingsError("STUDIO_AUTH: expected user:password, several separated by commas")
-        pairs.append((user, password))
-    return tuple(pairs)
+def _accounts(users_file: Path, explicit: bool, env_auth) -> tuple[tuple[str, str], ...]:
+    """Users from the users file (hashed) and STUDIO_AUTH; any problem is one line."""
+    from .users import UsersError, combine, read_users_file
+
+    if explicit and not users_file.is_file():
+        raise SettingsError(f"STUDIO_USERS_FILE={users_file}: no such file "
+                            "(create it: python -m studio.users add NAME)")
+    try:
+        return combine(read_users_file(users_file) if users_file.is_file() else [], env_auth)
+    except UsersError as e:
+        raise SettingsError(str(e)) from None
+
+
+def is_loopback(host: str) -> bool:
+    """True when only this machine can reach `host` (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    host = str(host).strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, auth) -> None:
+    """Refuse to serve a non-loopback address without logins: anyone on the LAN could delete the cast."""
+    if not is_loopback(host) and not auth:
+        raise SettingsError(f"serving on {host} needs logins: add one with `python -m studio.users add NAME` "
+                            "(or set STUDIO_AUTH=user:password), or serve on 127.0.0.1")
 
 
 def load_settings(config_path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -133,6 +160,11 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     certfile, keyfile = cfg.server.ssl_certfile, cfg.server.ssl_keyfile
     if bool(certfile) != bool(keyfile):
         raise SettingsError("STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE must be set together")
+    for var, value in (("STUDIO_SSL_CERTFILE", certfile), ("STUDIO_SSL_KEYFILE", keyfile)):
+        if value and not Path(str(value)).expanduser().is_file():
+            raise SettingsError(f"{var}={value}: no such file (see README, 'Running for a team on a LAN')")
+
+    users_file = Path(str(OmegaConf.select(cfg, "server.users_file") or home / "users")).expanduser()
 
     se_model = str(cfg.speaker.model).strip().lower()
     if se_model not in SE_CHOICES:
@@ -149,8 +181,11 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         emb_cache_size=_int("EMB_CACHE_SIZE", cfg.vc.emb_cache_size, 0, 4096),
         host=str(cfg.server.host),
         port=_int("STUDIO_PORT", cfg.server.port, 1, 65535),
-        auth=_auth(cfg.server.auth),
+        auth=_accounts(users_file, bool(OmegaConf.select(cfg, "server.users_file")), cfg.server.auth),
+        users_file=users_file,
         max_file_size=str(cfg.server.max_file_size),
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
+        trash_days=_int("STUDIO_TRASH_DAYS", OmegaConf.select(cfg, "library.trash_days", default=14), 0, 3650),
+        cache_hours=_int("STUDIO_CACHE_HOURS", OmegaConf.select(cfg, "server.cache_hours", default=24), 1, 24 * 365),
     )

@@ -12,13 +12,11 @@ import shutil
 import sqlite3
 import time
 import uuid
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import limits, trash
 from .library import LibraryError, clean_name, connect
-
-MAX_ZIP_MEMBER = 1 << 30  # 1 GiB: larger than any RVC model or index
 
 
 @dataclass(frozen=True)
@@ -48,42 +46,55 @@ class RVCVoice:
 
 
 def unpack_upload(files: list[str | Path], work: Path) -> tuple[Path, Path | None]:
-    """Find the one .pth (and at most one .index) among uploaded files or inside a .zip."""
+    """Find the one .pth (and at most one .index) among uploaded files or inside a .zip.
+
+    A zip's members are counted and sized from its headers before anything is extracted
+    (see limits.extract_zip), so a bomb or an archive of many models writes nothing.
+    """
     found: list[Path] = []
     for f in map(Path, files):
-        if f.suffix.lower() == ".zip":
-            try:
-                with zipfile.ZipFile(f) as z:
-                    for info in z.infolist():
-                        suffix = Path(info.filename).suffix.lower()
-                        if suffix in (".pth", ".index") and not info.is_dir() and info.file_size < MAX_ZIP_MEMBER:
-                            target = work / f"{len(found)}{suffix}"  # never the archive's own path
-                            with z.open(info) as src, open(target, "wb") as dst:
-                                shutil.copyfileobj(src, dst)
-                            found.append(target)
-            except zipfile.BadZipFile:
-                raise LibraryError(f"{f.name}: not a readable zip archive") from None
-        else:
+        if f.suffix.lower() != ".zip":
             found.append(f)
-    models = [p for p in found if p.suffix.lower() == ".pth"]
-    indexes = [p for p in found if p.suffix.lower() == ".index"]
+            continue
+        wanted = [n for n in limits.zip_names(f) if Path(n).suffix.lower() in (".pth", ".index")]
+        _check_counts([Path(n) for n in wanted] + [p for p in found], f.name)
+        counter = iter(range(len(found), len(found) + len(wanted)))
+
+        def select(member: str) -> str | None:
+            suffix = Path(member).suffix.lower()  # the target name never comes from the archive
+            return f"{next(counter)}{suffix}" if suffix in (".pth", ".index") else None
+
+        found += limits.extract_zip(f, select, work)
     others = [p.name for p in found if p.suffix.lower() not in (".pth", ".index")]
     if others:
         raise LibraryError(f"unexpected file(s) {', '.join(others)}: upload a .pth model, its .index, or a .zip")
-    if len(models) != 1:
-        raise LibraryError("upload exactly one .pth voice model" + (f" (found {len(models)})" if models else ""))
-    if len(indexes) > 1:
-        raise LibraryError(f"found {len(indexes)} .index files; upload only the one trained with this model")
+    _check_counts(found, "upload")
+    models = [p for p in found if p.suffix.lower() == ".pth"]
+    if not models:
+        raise LibraryError("upload exactly one .pth voice model")
+    indexes = [p for p in found if p.suffix.lower() == ".index"]
     return models[0], (indexes[0] if indexes else None)
 
 
+def _check_counts(paths: list[Path], where: str) -> None:
+    models = sum(p.suffix.lower() == ".pth" for p in paths)
+    indexes = sum(p.suffix.lower() == ".index" for p in paths)
+    if models > 1:
+        raise LibraryError(f"{where}: found {models} .pth files; upload exactly one voice model")
+    if indexes > 1:
+        raise LibraryError(f"found {indexes} .index files; upload only the one trained with this model")
+
+
 class RVCVoices:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, trash_days: int = 14) -> None:
         self.home = Path(home)
+        self.trash_days = trash_days
         self.root = self.home / "rvc"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.purge()
         with connect(self.home) as db:
             kept = {r[0] for r in db.execute("SELECT id FROM rvc_voices")}
+            kept |= {r["id"] for r in trash.rows(db, "rvc")}  # restorable: keep their files
         for d in self.root.iterdir():  # leftovers of an interrupted upload or delete
             if d.name not in kept:
                 shutil.rmtree(d, ignore_errors=True)
@@ -138,7 +149,21 @@ class RVCVoices:
         return self._row(row)
 
     def delete(self, id_or_name: str) -> None:
+        """Move a voice to the trash (restorable for trash_days; its files stay until purged)."""
         voice = self.get(id_or_name)
         with connect(self.home) as db:
-            db.execute("DELETE FROM rvc_voices WHERE id = ?", (voice.id,))
-        shutil.rmtree(voice.folder, ignore_errors=True)
+            trash.discard(db, "rvc", "rvc_voices", voice.id)
+        self.purge()
+
+    def restore(self, name: str) -> RVCVoice:
+        """Bring the most recently deleted voice of that name back from the trash."""
+        with connect(self.home) as db:
+            voice_id = trash.restore(db, "rvc", "rvc_voices", name, "RVC voice")
+        return self.get(voice_id)
+
+    def purge(self) -> None:
+        """Forget voices deleted more than trash_days ago, then remove their folders."""
+        with connect(self.home) as db:
+            expired = trash.purge(db, "rvc", self.trash_days)
+        for row in expired:
+            shutil.rmtree(self.root / row["id"], ignore_errors=True)

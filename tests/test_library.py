@@ -39,9 +39,10 @@ def test_rename_delete_and_clear_errors(tmp_path):
         lib.rename("Bob", "ANN")
     assert lib.rename("Ann", "Annie").name == "Annie"
     lib.delete("Annie")
-    assert [m.name for m in lib.list()] == ["Bob"] and not a.audio_path.exists()
+    assert [m.name for m in lib.list()] == ["Bob"]
     with pytest.raises(LibraryError, match="no cast member named 'Annie'"):
         lib.delete("Annie")
+    assert a.audio_path.exists()  # in the trash, restorable
     for bad, words in [("", "give the cast member a name"), ("x" * 81, "keep it under 80"),
                        ("a\x00b", "control characters")]:
         with pytest.raises(LibraryError, match=words):
@@ -62,3 +63,40 @@ def test_a_failed_write_leaves_no_half_member(tmp_path, monkeypatch):
     restarted = Library(tmp_path)  # the leftover partial file is swept on start
     assert [m.name for m in restarted.list()] == ["Ann"]
     assert sorted(p.name for p in (tmp_path / "cast").iterdir()) == [restarted.list()[0].audio_path.name]
+
+
+def test_deleted_members_can_be_restored_until_purged(tmp_path, monkeypatch):
+    lib = Library(tmp_path, trash_days=14)
+    ann = lib.add("Ann", voice(), REFERENCE_SR, "first mate", "english")
+    lib.delete("ann")
+    assert lib.list() == []
+    restarted = Library(tmp_path, trash_days=14)  # the orphan sweep keeps a trashed member's audio
+    back = restarted.restore("ANN")
+    assert (back.id, back.name, back.description) == (ann.id, "Ann", "first mate")
+    assert np.array_equal(restarted.reference("Ann")[0], lib.reference(ann.id)[0])
+    with pytest.raises(ValueError, match="no deleted cast member named 'Ann'"):
+        restarted.restore("Ann")
+
+    restarted.delete("Ann")
+    restarted.add("Ann", voice(f=120), REFERENCE_SR)
+    with pytest.raises(ValueError, match="a cast member named 'Ann' exists again; rename it"):
+        restarted.restore("Ann")
+    restarted.rename("Ann", "Ann II")
+    assert restarted.restore("Ann").id == ann.id
+
+    restarted.delete("Ann")
+    later = __import__("time").time() + 15 * 86400
+    monkeypatch.setattr("studio.trash.time.time", lambda: later)
+    Library(tmp_path, trash_days=14)  # start-up purges what was deleted more than 14 days ago
+    assert not ann.audio_path.exists()
+    with pytest.raises(ValueError, match="no deleted cast member"):
+        restarted.restore("Ann")
+
+
+def test_language_is_stored_in_one_spelling_and_unknown_ones_are_refused(tmp_path):
+    lib = Library(tmp_path)
+    assert lib.add("Ann", voice(), REFERENCE_SR, language=" English").language == "english"
+    assert lib.add("Bob", voice(f=120), REFERENCE_SR, language="AUTO").language == "auto"
+    with pytest.raises(ValueError, match="Unknown language 'Klingon'. Choose one of: auto, english"):
+        lib.add("Worf", voice(), REFERENCE_SR, language="Klingon")
+    assert [m.name for m in lib.list()] == ["Bob", "Ann"]

@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..languages import language_key
+
 SAMPLE_RATE = 24000          # Hz, the 12 Hz speech tokenizer's output rate
 FRAME_RATE = 12.5            # codec frames per second (1920 samples per frame)
 MAX_TEXT_CHARS = 600         # one line of dialogue, not a chapter
@@ -84,7 +86,7 @@ class VoiceDesigner:
         self.last_seed: int | None = None
         talker_cfg = tts.model.config.talker_config
         self._codec_pad_id = int(talker_cfg.codec_pad_id)
-        self.languages: list[str] = sorted(str(x).lower() for x in tts.model.get_supported_languages())
+        self.languages: list[str] = sorted(str(x).casefold() for x in tts.model.get_supported_languages())
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -162,9 +164,7 @@ class VoiceDesigner:
         if len(texts) != len(instructs) and 1 not in (len(texts), len(instructs)):
             raise ValueError(f"Got {len(texts)} texts and {len(instructs)} voice descriptions; "
                              "give one of each, or equally many.")
-        lang = str(language).strip().lower()
-        if lang not in self.languages:
-            raise ValueError(f"Unknown language {language!r}. Choose one of: {', '.join(self.languages)}.")
+        lang = language_key(language, self.languages)
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n (takes per line) must be a positive integer, got {n!r}.")
         rows = max(len(texts), len(instructs))

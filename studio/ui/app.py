@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ..service import Studio
+from ..settings import check_exposure
+from ..users import authenticator
+from ..webguard import WebGuard
 from . import cast, convert, design, train
+from .common import StudioBlocks
 
 TITLE = "Voice Acting Studio"
 TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. Install the real models with "
@@ -12,7 +17,8 @@ TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. In
 
 
 def build_app(studio: Studio) -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
+    age = studio.settings.cache_hours * 3600  # uploads and results leave Gradio's cache after this
+    with StudioBlocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:
         gr.Markdown(f"# {TITLE}")
         if studio.tiny:
             gr.Markdown(TINY_BANNER, elem_id="tiny_banner")
@@ -31,15 +37,32 @@ def build_app(studio: Studio) -> gr.Blocks:
             return studio.health()
 
         gr.api(health, api_name="health", concurrency_limit=None)
+
+        def trash_list() -> list[dict]:
+            """Deleted cast members and RVC voices that can still be restored (kind, name, dates)."""
+            return studio.trash_list()
+
+        gr.api(trash_list, api_name="trash_list")
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 
 
 def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
+    """Serve the app; a non-loopback host without logins raises SettingsError before anything listens.
+
+    Files under $STUDIO_HOME may be *returned* by events (Gradio copies them to its cache), but the
+    file routes serve only that cache (see webguard), and the private parts are also blocked outright.
+    """
     s = studio.settings
-    studio.takes_dir.mkdir(parents=True, exist_ok=True)
-    return demo.launch(server_name=host, server_port=port, auth=list(s.auth) or None,
-                       allowed_paths=[str(studio.takes_dir)],
+    check_exposure(host, s.auth)
+    from gradio.utils import get_upload_folder
+
+    home = s.home
+    private = [home / "library.db", home / "library.db-wal", home / "library.db-shm", s.models_dir, home / "rvc",
+               home / "trash", s.users_file]
+    guard = Middleware(WebGuard, served_folders=[get_upload_folder()])
+    return demo.launch(server_name=host, server_port=port, auth=authenticator(s.auth) if s.auth else None,
+                       allowed_paths=[str(home)], blocked_paths=[str(p) for p in private],
                        max_file_size=s.max_file_size, ssl_certfile=s.ssl_certfile, ssl_keyfile=s.ssl_keyfile,
                        ssl_verify=False if s.ssl_certfile else True, enable_monitoring=False, show_error=True,
-                       **kwargs)
+                       app_kwargs={"middleware": [guard]}, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, confirm_step, language_dropdown, user_errors
 
 COLUMNS = ["name", "description", "language", "origin", "created"]
 
@@ -22,7 +22,14 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
                 with gr.Row():
                     rename = gr.Button("Rename", elem_id="cast_rename")
                     delete = gr.Button("Delete", variant="stop", elem_id="cast_delete")
+                confirm = confirm_step(delete, lambda name: _ask(name, studio.settings.trash_days), picker,
+                                       "cast_delete_confirm")
         status = gr.Markdown(elem_id="cast_status")
+        with gr.Accordion("Recently deleted", open=False):
+            with gr.Row():
+                trashed = gr.Dropdown([], label="Deleted cast member", elem_id="cast_trash_picker",
+                                      allow_custom_value=True)
+                restore = gr.Button("Restore", elem_id="cast_restore", scale=0)
         with gr.Accordion("Add your own reference voice", open=False):
             gr.Markdown("3-30 s of one person speaking, clean and close to the microphone. "
                         "Silence is trimmed and loudness normalised.")
@@ -30,7 +37,7 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
             with gr.Row():
                 up_name = gr.Textbox(label="Name", elem_id="upload_name")
                 up_description = gr.Textbox(label="Description", elem_id="upload_description")
-                up_language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
+                up_language = language_dropdown()
             add = gr.Button("Add to cast", variant="primary", elem_id="cast_add")
         with gr.Accordion("Compare recordings with the picked cast member", open=False):
             gr.Markdown(f"Speaker similarity (cosine, 1 = the same voice) by the **{studio.se_model}** encoder "
@@ -65,6 +72,16 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
             return f"Deleted {name}."
 
         @user_errors
+        def cast_restore(name: str) -> str:
+            """Bring a deleted cast member back from the trash by name."""
+            if not name:
+                raise gr.Error("pick a deleted cast member first")
+            return f"Restored **{studio.cast_restore(name)['name']}**."
+
+        def trashed_names():
+            return gr.update(choices=[t["name"] for t in studio.trash_list() if t["kind"] == "cast"])
+
+        @user_errors
         def cast_upload(audio, name, description, language):
             if not audio:
                 raise gr.Error("upload or record a reference first")
@@ -86,11 +103,20 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
         picker.change(listen, picker, preview, api_visibility="private", queue=False)
         rename.click(do_rename, [picker, new_name], [status, picker], api_name="cast_rename").then(
             refresh, picker, [table, picker], api_visibility="private")
-        delete.click(cast_delete, picker, status, api_name="cast_delete").then(
+        confirm.click(cast_delete, picker, status, api_name="cast_delete").then(
             refresh, None, [table, picker], api_visibility="private")
+        restore.click(cast_restore, trashed, status, api_name="cast_restore").then(
+            refresh, trashed, [table, picker], api_visibility="private")
+        trashed.focus(trashed_names, None, trashed, api_visibility="private", queue=False)
         add.click(cast_upload, [upload, up_name, up_description, up_language], status,
                   api_name="cast_upload").then(refresh, up_name, [table, picker], api_visibility="private")
         gr.api(cast_list, api_name="cast_list")
         compare.click(similarity, [picker, compare_files], scores, api_name="similarity",
                       concurrency_id=GPU_LANE, concurrency_limit=1)
     return table, picker, refresh
+
+
+def _ask(name: str | None, days: int) -> str:
+    if not name:
+        raise gr.Error("pick a cast member first")
+    return f"Delete **{name}**? It stays in *Recently deleted* for {days} days."

@@ -1,50 +1,110 @@
 """Helpers every tab uses: turning studio errors into messages people see."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
+import re
 from typing import Callable
 
 import gradio as gr
+import pydantic
+
+from ..languages import LANGUAGES
 
 log = logging.getLogger("studio")
 
-LANGUAGES = ["auto", "english", "chinese", "japanese", "korean", "german", "french", "russian",
-             "portuguese", "spanish", "italian"]
 GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the accelerator at a time
 
 
-@contextlib.contextmanager
-def _as_user_error(fn: Callable):
-    try:
-        yield
-    except gr.Error:
-        raise
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise gr.Error(str(e)) from None
-    except Exception as e:  # never a traceback on the page; the log keeps it
-        log.exception("unexpected error in %s", getattr(fn, "__name__", fn))
-        raise gr.Error(f"Internal error ({type(e).__name__}); details are in the studio log.") from None
+_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
+def public_message(message: str) -> str:
+    """A message safe to show anyone: absolute server paths cut to their last part."""
+    return _SERVER_PATH.sub(lambda m: m.group(1) or "a server folder", str(message))
+
+
+def _as_user_error(e: Exception, name: str) -> gr.Error:
+    """Studio errors keep their words (one log line); anything else is logged with its traceback."""
+    if isinstance(e, gr.Error):
+        log.info("%s refused: %s", name, e.message)
+        e.message, e.print_exception = public_message(e.message), False
+        return e
+    if isinstance(e, (ValueError, FileNotFoundError, RuntimeError)):
+        log.info("%s refused: %s", name, e)
+        return gr.Error(public_message(str(e)), print_exception=False)
+    log.error("unexpected error in %s", name, exc_info=e)  # never a traceback on the page; the log keeps it
+    return gr.Error(f"Internal error ({type(e).__name__}); details are in the studio log.", print_exception=False)
+
+
+def language_dropdown() -> gr.Dropdown:
+    """The language picker; scripts may send any spelling ("English"), which the studio normalises."""
+    return gr.Dropdown(list(LANGUAGES), value="auto", label="Language", allow_custom_value=True)
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Show studio errors as gr.Error with their own words; log anything unexpected.
+    """Show studio errors as gr.Error with their own words; a traceback in the log only if unexpected.
 
-    Generator functions stay generators (Gradio streams them), with the same handling around each step.
+    Works for plain functions and generators (streaming events).
     """
+    name = getattr(fn, "__name__", str(fn))
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(*args, **kwargs):
-            with _as_user_error(fn):
+            try:
                 yield from fn(*args, **kwargs)
+            except Exception as e:
+                raise _as_user_error(e, name) from None
 
         return stream
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with _as_user_error(fn):
+        try:
             return fn(*args, **kwargs)
+        except Exception as e:
+            raise _as_user_error(e, name) from None
 
     return wrapper
+
+
+class StudioBlocks(gr.Blocks):
+    """gr.Blocks whose own input checks (a value past a slider's range, a wrong file type) are user errors too:
+    one line in the log instead of Gradio's traceback."""
+
+    async def process_api(self, block_fn, inputs, *args, **kwargs):
+        name = getattr(block_fn, "api_name", None) or "event"
+        try:
+            return await super().process_api(block_fn, inputs, *args, **kwargs)
+        except gr.Error as e:
+            if e.print_exception:
+                log.info("%s refused: %s", name, e.message)
+                e.print_exception = False
+            raise
+        except pydantic.ValidationError as e:  # a malformed request, e.g. a plain string where a file goes
+            log.info("%s refused: malformed input (%s)", name, e.errors()[0].get("msg", "") if e.errors() else "")
+            raise gr.Error("malformed input: send files with gradio_client's handle_file(path)",
+                           print_exception=False) from None
+
+
+def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str) -> gr.Button:
+    """Put a confirmation between `button` and a destructive action: returns the "Yes" button to wire it to.
+
+    Clicking `button` shows question(*inputs) with Yes / Cancel (in the page only, not in the API).
+    """
+    with gr.Row(visible=False) as row:
+        prompt = gr.Markdown()
+        yes = gr.Button("Yes, delete", variant="stop", elem_id=elem_id, scale=0)
+        cancel = gr.Button("Cancel", scale=0)
+
+    def ask(*values):
+        try:
+            return gr.update(visible=True), question(*values)
+        except gr.Error as e:
+            return gr.update(visible=False), e.message
+
+    button.click(ask, inputs, [row, prompt], api_visibility="private", queue=False)
+    for b in (yes, cancel):
+        b.click(lambda: gr.update(visible=False), None, row, api_visibility="private", queue=False)
+    return yes

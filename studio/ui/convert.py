@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..audio import OUTPUT_FORMATS
 from ..service import Studio
-from .common import GPU_LANE, user_errors
+from .common import GPU_LANE, confirm_step, user_errors
 
 F0_METHODS = ["auto", "rmvpe", "fcpe", "harvest", "dio"]
 
@@ -52,6 +52,12 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                         voice_name = gr.Textbox(label="Voice name", elem_id="rvc_name")
                         add_voice = gr.Button("Add voice", elem_id="rvc_add")
                         delete_voice = gr.Button("Delete selected voice", variant="stop")
+                    confirm = confirm_step(delete_voice, lambda name: _ask(name, studio.settings.trash_days), voice,
+                                           "rvc_delete_confirm")
+                    with gr.Row():
+                        trashed = gr.Dropdown([], label="Deleted RVC voice", elem_id="rvc_trash_picker",
+                                              allow_custom_value=True)
+                        restore = gr.Button("Restore", elem_id="rvc_restore", scale=0)
                     voices_table = gr.JSON(label="RVC voices")
         result = gr.Audio(label="Converted", type="filepath", interactive=False, buttons=["download"],
                           elem_id="convert_result")
@@ -98,6 +104,16 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
             return f"Deleted RVC voice {name}."
 
         @user_errors
+        def rvc_restore(name: str) -> str:
+            """Bring a deleted RVC voice back from the trash by name."""
+            if not name:
+                raise gr.Error("pick a deleted RVC voice first")
+            return f"Restored RVC voice **{studio.rvc_restore(name)['name']}**."
+
+        def trashed_names():
+            return gr.update(choices=[t["name"] for t in studio.trash_list() if t["kind"] == "rvc"])
+
+        @user_errors
         def rvc_list() -> list[dict]:
             """Every RVC voice as plain values, newest first."""
             return studio.rvc_list()
@@ -115,8 +131,11 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                      api_name="convert_rvc", concurrency_id=GPU_LANE, concurrency_limit=1)
         add_voice.click(rvc_upload, [files, voice_name], status, api_name="rvc_upload").then(
             refresh_rvc, voice_name, [voices_table, voice], api_visibility="private")
-        delete_voice.click(rvc_delete, voice, status, api_name="rvc_delete").then(
+        confirm.click(rvc_delete, voice, status, api_name="rvc_delete").then(
             refresh_rvc, None, [voices_table, voice], api_visibility="private")
+        restore.click(rvc_restore, trashed, status, api_name="rvc_restore").then(
+            refresh_rvc, trashed, [voices_table, voice], api_visibility="private")
+        trashed.focus(trashed_names, None, trashed, api_visibility="private", queue=False)
         gr.api(rvc_list, api_name="rvc_list")
         def cast_choices(selected: str | None = None):
             return gr.update(choices=[m["name"] for m in studio.cast_list()], value=selected)
@@ -125,3 +144,9 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
         cast.focus(cast_choices, cast, cast, api_visibility="private", queue=False)
         voice.focus(refresh_rvc, voice, [voices_table, voice], api_visibility="private", queue=False)
     return [(refresh_rvc, [voices_table, voice]), (cast_choices, [cast])]
+
+
+def _ask(name: str | None, days: int) -> str:
+    if not name:
+        raise gr.Error("pick an RVC voice first")
+    return f"Delete RVC voice **{name}**? It stays in the trash for {days} days (Restore below)."

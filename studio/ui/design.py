@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import MAX_SAMPLES, Studio
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, language_dropdown, user_errors
 
 
 def build(studio: Studio) -> list[gr.events.Dependency]:
@@ -19,7 +19,7 @@ def build(studio: Studio) -> list[gr.events.Dependency]:
                 text = gr.Textbox(label="Line to speak", elem_id="design_text", lines=3,
                                   placeholder="Hoist the sails, lads, the storm won't wait for us.")
             with gr.Column(scale=1):
-                language = gr.Dropdown(LANGUAGES, value="auto", label="Language")
+                language = language_dropdown()
                 n = gr.Slider(1, MAX_SAMPLES, value=3, step=1, label="Samples")
                 seed = gr.Number(value=0, precision=0, label="Seed (same seed, same samples; -1 = random)")
                 go = gr.Button("Design samples", variant="primary", elem_id="design_go")

@@ -3,6 +3,7 @@ import faiss
 import numpy as np
 import pytest
 
+from compare import assert_close
 from rvc.index import build_index, load_index, n_ivf_lists
 
 
@@ -30,11 +31,11 @@ def test_built_index_reads_back_with_all_vectors(tmp_path, feats):
 def test_blend_pulls_features_towards_stored_vectors(tmp_path, feats):
     index = load_index(build_index(feats, tmp_path / "v.index"))
     query = feats[:50] + 0.01 * np.random.default_rng(1).normal(size=(50, 16)).astype(np.float32)
-    np.testing.assert_allclose(index.blend(query, 0.0), query)
+    assert_close(index.blend(query, 0.0), query, "blend at rate 0")
     full = index.blend(query, 1.0)
     assert np.abs(full - feats[:50]).mean() < np.abs(query - feats[:50]).mean()
     half = index.blend(query, 0.5)
-    np.testing.assert_allclose(half, 0.5 * full + 0.5 * query, atol=1e-6)
+    assert_close(half, 0.5 * full + 0.5 * query, "blend at rate 0.5")
     assert np.isfinite(index.blend(feats[:10], 0.75)).all()  # exact hits (d = 0) stay finite
 
 
@@ -45,7 +46,7 @@ def test_weights_are_inverse_square_distances(tmp_path, feats):
     w = (1 / d) ** 2
     w /= w.sum(1, keepdims=True)
     expected = (w[:, :, None] * index.vectors[ids]).sum(1)
-    np.testing.assert_allclose(index.retrieve(query), expected, rtol=1e-5, atol=1e-6)
+    assert_close(index.retrieve(query), expected, "retrieved features")
 
 
 def test_dimension_mismatch_names_both_sizes(tmp_path, feats):

@@ -2,33 +2,28 @@
 the published format, and files that are not voice models are refused with a message that says what to do."""
 import functools
 import json
-import pathlib
 
 import pytest
 import torch
 
+from compare import assert_close
+from reference_data import SHARED, glob_cases
 from rvc.discriminator import MultiPeriodDiscriminator
 from rvc.model_file import (ModelFileError, extract_model, load_checkpoint, load_model, read_model, save_checkpoint,
                             save_model, shared_model_dict)
 from rvc.synthesizer import Synthesizer, SynthesizerConfig, release_config
-from rvc_golden import golden_for, load, params, variant_of
-
-ATOL = 1e-5
+from rvc_golden import golden_for, load, one_of, params, variant_of, version_and_f0
 
 
-def _manifests(shared_dir: pathlib.Path) -> list[pathlib.Path]:
-    return sorted((shared_dir / "manifests" / "rvc").glob("v*_*k_*f0.json"))
+@pytest.fixture(params=glob_cases(SHARED / "manifests" / "rvc", "v*_*k_*f0.json"))
+def manifest(request) -> dict:
+    return json.loads(request.param.read_text())
 
 
-MANIFEST_NAMES = [f"{v}_{sr}_{f}" for v in ("v1", "v2") for sr in ("32k", "40k", "48k") for f in ("f0", "nof0")]
-
-
-@pytest.fixture(params=MANIFEST_NAMES)
-def manifest(request, shared_dir) -> dict:
-    path = shared_dir / "manifests" / "rvc" / f"{request.param}.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return json.loads(path.read_text())
+def _sr_hz(raw: dict) -> int:
+    """The file's own sample rate: RVC writes '40k', Applio 40000."""
+    sr = str(raw["sr"])
+    return int(sr.removesuffix("k")) * 1000 if sr.endswith("k") else int(sr)
 
 
 def _variant(manifest: dict) -> tuple[str, str, bool]:
@@ -58,44 +53,41 @@ def _zero_noise_audio(net: Synthesizer, case: dict) -> torch.Tensor:
 # --- the published shared files ---------------------------------------------------------------------------
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"))
 def test_shared_model_file_loads_and_reproduces_upstream(path):
-    variant = variant_of(path)
+    raw = torch.load(path, weights_only=True)
     model = load_model(path)
-    assert (model.version, model.f0, model.sr) == (variant[:2], variant.endswith("_f0"), 40000)
-    assert model.info == "golden reduced model" and model.metadata == {}
+    assert (model.version, model.f0) == version_and_f0(variant_of(path))
+    assert model.sr == _sr_hz(raw) == raw["config"][-1]
+    assert model.info == raw["info"] and model.metadata == {}
     assert model.config.spk_embed_dim == model.weights["emb_g.weight"].shape[0]
     assert not hasattr(model.net, "enc_q")
-    case = load(golden_for(variant))
-    torch.testing.assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"],
-                               atol=ATOL, rtol=0)
+    case = load(golden_for(variant_of(path)))
+    assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"], "audio")
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"))
 def test_applio_flavoured_file_loads(path, tmp_path):
     """Applio writes sr as an int, f0 as a bool, no info, extra metadata and sometimes parametrization names."""
     raw = torch.load(path, weights_only=True)
     weight = {k.replace(".weight_g", ".parametrizations.weight.original0")
                .replace(".weight_v", ".parametrizations.weight.original1"): v for k, v in raw["weight"].items()}
-    applio = {"weight": weight, "config": raw["config"], "epoch": 3, "step": 30, "sr": 40000,
+    applio = {"weight": weight, "config": raw["config"], "epoch": 3, "step": 30, "sr": _sr_hz(raw),
               "f0": bool(raw["f0"]), "version": raw["version"], "model_name": "x", "author": None,
               "embedder_model": "contentvec", "speakers_id": 1, "vocoder": "HiFi-GAN"}
     torch.save(applio, tmp_path / "applio.pth")
     model = load_model(tmp_path / "applio.pth")
-    assert model.f0 == bool(raw["f0"]) and model.sr == 40000 and model.info == ""
+    assert model.f0 == bool(raw["f0"]) and model.sr == _sr_hz(raw) and model.info == ""
     assert model.metadata["embedder_model"] == "contentvec" and model.metadata["epoch"] == 3
     case = load(golden_for(variant_of(path)))
-    torch.testing.assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"],
-                               atol=ATOL, rtol=0)
+    assert_close(_zero_noise_audio(model.net, case), case["outputs"]["zero_noise"]["audio"], "audio")
 
 
-def test_defaults_when_version_and_f0_are_absent(tmp_path, shared_dir):
+@pytest.mark.golden
+def test_defaults_when_version_and_f0_are_absent(tmp_path):
     """Files from before v2 carry neither key: RVC reads them as v1 with pitch guidance."""
-    path = shared_dir / "golden" / "rvc" / "mini_v1_f0.pth"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    raw = torch.load(path, weights_only=True)
+    raw = torch.load(one_of("mini_<variant>.pth", "v1_f0"), weights_only=True)
     del raw["version"], raw["f0"]
     torch.save(raw, tmp_path / "old.pth")
     model = read_model(tmp_path / "old.pth")
@@ -155,7 +147,7 @@ def test_saved_file_read_back_raw_matches_manifest(name, tmp_path, shared_dir):
 # --- round trips ------------------------------------------------------------------------------------------
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("mini_<variant>.pth"), ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("mini_<variant>.pth"))
 def test_save_then_load_round_trip(path, tmp_path):
     model = load_model(path)
     save_model(tmp_path / "again.pth", model.net, info=model.info)
@@ -167,10 +159,10 @@ def test_save_then_load_round_trip(path, tmp_path):
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("golden_<variant>.pt")[:1], ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("golden_<variant>.pt")[:1])
 def test_training_checkpoint_round_trip_resumes_optimizer(path, tmp_path):
     case = load(path)
-    version, f0 = ("v1" if "256" in case["class"] else "v2"), not case["class"].endswith("_nono")
+    version, f0 = version_and_f0(variant_of(path))
     config = SynthesizerConfig.from_list(case["config_list"])
     net = Synthesizer(config, version, f0)
     net.load_state_dict(case["state_dict"])
@@ -228,10 +220,7 @@ def test_discriminator_checkpoint_is_refused(tmp_path):
 @pytest.mark.golden
 @pytest.mark.parametrize("vocoder", ["RefineGAN", "MRF HiFi-GAN"])
 def test_other_vocoders_are_refused(vocoder, tmp_path):
-    path = params("mini_<variant>.pth")[0]
-    if not isinstance(path, pathlib.Path):
-        pytest.skip("no mini_*.pth golden files")
-    raw = torch.load(path, weights_only=True)
+    raw = torch.load(one_of("mini_<variant>.pth"), weights_only=True)
     torch.save({**raw, "vocoder": vocoder}, tmp_path / "applio.pth")
     with pytest.raises(ModelFileError, match=vocoder):
         load_model(tmp_path / "applio.pth")
@@ -239,11 +228,7 @@ def test_other_vocoders_are_refused(vocoder, tmp_path):
 
 @pytest.mark.golden
 def test_mismatched_weights_name_the_keys(tmp_path):
-    path = next((p for p in params("mini_<variant>.pth") if isinstance(p, pathlib.Path)
-                 and variant_of(p) == "v2_f0"), None)
-    if path is None:
-        pytest.skip("no mini_v2_f0.pth")
-    raw = torch.load(path, weights_only=True)
+    raw = torch.load(one_of("mini_<variant>.pth", "v2_f0"), weights_only=True)
     del raw["weight"]["dec.conv_post.weight"]
     raw["weight"]["enc_p.emb_phone.weight"] = raw["weight"]["enc_p.emb_phone.weight"][:, :256]
     torch.save(raw, tmp_path / "bad.pth")
@@ -253,11 +238,7 @@ def test_mismatched_weights_name_the_keys(tmp_path):
 
 @pytest.mark.golden
 def test_v1_model_refuses_768_dim_features():
-    path = next((p for p in params("mini_<variant>.pth") if isinstance(p, pathlib.Path)
-                 and variant_of(p) == "v1_f0"), None)
-    if path is None:
-        pytest.skip("no mini_v1_f0.pth")
-    model = load_model(path)
+    model = load_model(one_of("mini_<variant>.pth", "v1_f0"))
     with pytest.raises(ValueError, match="v1 model expects 256-dim"):
         model.net.infer(torch.zeros(1, 10, 768), torch.tensor([10]), torch.tensor([0]),
                         torch.ones(1, 10, dtype=torch.long), torch.full((1, 10), 100.0))

@@ -6,10 +6,9 @@ every noise draw replaced by zeros, and one seeded whose draws were recorded, wh
 import pytest
 import torch
 
+from compare import assert_close
 from rvc.synthesizer import Synthesizer, SynthesizerConfig
 from rvc_golden import load, params
-
-ATOL = 1e-5
 
 
 def _build(case: dict) -> Synthesizer:
@@ -30,13 +29,11 @@ def _infer(net: Synthesizer, inputs: dict, z_noise: torch.Tensor, source_noise: 
 
 def _assert_outputs(out, expected: dict) -> None:
     for name, ref in expected.items():
-        got = getattr(out, name)
-        assert got.shape == ref.shape, name
-        torch.testing.assert_close(got, ref, atol=ATOL, rtol=0, msg=lambda m: f"{name}: {m}")
+        assert_close(getattr(out, name), ref, name)
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("golden_<variant>.pt"), ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("golden_<variant>.pt"))
 def test_zero_noise_inference_matches_upstream(path):
     case = load(path)
     net = _build(case)
@@ -48,7 +45,7 @@ def test_zero_noise_inference_matches_upstream(path):
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("golden_<variant>.pt"), ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("golden_<variant>.pt"))
 def test_seeded_inference_replays_recorded_noise(path):
     case = load(path)
     net = _build(case)
@@ -61,7 +58,7 @@ def test_seeded_inference_replays_recorded_noise(path):
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", params("golden_<variant>.pt")[:1], ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize("path", params("golden_<variant>.pt")[:1])
 def test_default_noise_is_random_and_bounded(path):
     case = load(path)
     net = _build(case)

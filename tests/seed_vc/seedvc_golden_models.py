@@ -1,11 +1,12 @@
-"""Builds SeedVC from the golden reduced-model state_dicts (shared/golden/seed_vc), strictly, for the e2e and
-converter tests. The golden directory comes from $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc)."""
+"""The Seed-VC golden cases ($SEEDVC_GOLDEN_DIR, default ../shared/golden/seed_vc): discovery, the reduced config
+every case was computed with, and SeedVC built from the golden reduced-model state_dicts (strictly) for the e2e and
+converter tests."""
 import json
-import os
-import pathlib
 
 import torch
 
+from reference_data import SEEDVC_GOLDEN as GOLDEN
+from reference_data import glob_cases, require
 from seed_vc.ar import ARDims, ARModel
 from seed_vc.bigvgan import BigVGAN
 from seed_vc.campplus import CAMPPlus, CAMPPlusDims, remap_campplus_keys
@@ -15,16 +16,34 @@ from seed_vc.converter import SeedVC
 from seed_vc.dit import DiT, DiTDims
 from seed_vc.length_regulator import InterpolateRegulator
 
-GOLDEN = pathlib.Path(os.environ.get("SEEDVC_GOLDEN_DIR",
-                                     pathlib.Path(__file__).resolve().parents[2].parent / "shared/golden/seed_vc"))
+
+def cases(pattern: str) -> list:
+    """pytest parameters for every golden file matching `pattern` (none: fails under CI=true, skips elsewhere)."""
+    return glob_cases(GOLDEN, pattern)
+
+
+def reduced_config() -> dict:
+    """The reduced vc_wrapper.yaml every golden case was computed with (reduced_config.json)."""
+    return json.loads(require(GOLDEN / "reduced_config.json").read_text())["vc_wrapper_yaml_equivalent"]
+
+
+def row_items(inputs: dict, padded: torch.Tensor, lens: torch.Tensor) -> list[str]:
+    """For each row of a padded batch, the name of the single-item input ("<name>_16k") it holds."""
+    singles = {k.removesuffix("_16k"): v for k, v in inputs.items() if k.endswith("_16k")}
+    names = []
+    for row, n in enumerate(lens.tolist()):
+        found = [name for name, wave in singles.items() if wave.numel() == n and torch.equal(wave, padded[row, :n])]
+        assert found, f"batch row {row} is none of the case's single inputs {sorted(singles)}"
+        names.append(found[0])
+    return names
 
 
 def _load(name: str) -> dict:
-    return torch.load(GOLDEN / name, weights_only=True)
+    return torch.load(require(GOLDEN / name), weights_only=True)
 
 
 def build_golden_seedvc(**options) -> SeedVC:
-    cfg = json.loads((GOLDEN / "reduced_config.json").read_text())["vc_wrapper_yaml_equivalent"]
+    cfg = reduced_config()
     est, arc = cfg["cfm"]["estimator"], cfg["ar"]["model"]["config"]
     cfm = CFM(DiT(DiTDims(depth=est["depth"], hidden_dim=est["hidden_dim"], num_heads=est["num_heads"],
                           content_dim=est["content_dim"], style_dim=est["style_encoder_dim"],

@@ -3,25 +3,18 @@ exact tokens of a seeded generate(); plus batched generation equal to per-row ge
 
 Cases are discovered from $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc): every `golden_ar*.pt`.
 """
-import json
-import os
-import pathlib
 import re
 
 import pytest
 import torch
 
+from compare import assert_close, assert_equal
 from seed_vc.ar import ARDims, ARModel, SamplingOptions, logits_to_probs
+from seed_vc.converter import reduce_repeats
 from seed_vc.length_regulator import InterpolateRegulator
+from seedvc_golden_models import cases, reduced_config
 
-GOLDEN = pathlib.Path(os.environ.get("SEEDVC_GOLDEN_DIR",
-                                     pathlib.Path(__file__).resolve().parents[2].parent / "shared/golden/seed_vc"))
-ATOL = 1e-5
 pytestmark = pytest.mark.golden
-
-
-def golden_files(pattern: str) -> list[pathlib.Path]:
-    return sorted(GOLDEN.glob(pattern)) if GOLDEN.is_dir() else []
 
 
 def build_ar(cfg: dict) -> tuple[ARModel, InterpolateRegulator]:
@@ -31,24 +24,13 @@ def build_ar(cfg: dict) -> tuple[ARModel, InterpolateRegulator]:
     return ARModel(dims).eval(), InterpolateRegulator(reg["channels"], reg["codebook_size"], 0).eval()
 
 
-@pytest.fixture(scope="module", params=golden_files("golden_ar*.pt"), ids=lambda p: p.name)
+@pytest.fixture(scope="module", params=cases("golden_ar*.pt"))
 def case(request):
     g = torch.load(request.param, weights_only=True)
-    ar, regulator = build_ar(json.loads((GOLDEN / "reduced_config.json").read_text())["vc_wrapper_yaml_equivalent"])
+    ar, regulator = build_ar(reduced_config())
     ar.load_state_dict(g["state_dicts"]["ar"], strict=True)
     regulator.load_state_dict(g["state_dicts"]["ar_length_regulator"], strict=True)
     return ar, regulator, g["inputs"], g["outputs"]
-
-
-def close(a: torch.Tensor, b: torch.Tensor) -> None:
-    assert a.shape == b.shape
-    assert (a - b).abs().max().item() <= ATOL
-
-
-def reduce_repeats(tokens: torch.Tensor) -> torch.Tensor:
-    keep = torch.ones_like(tokens, dtype=torch.bool)
-    keep[1:] = tokens[1:] != tokens[:-1]
-    return tokens[keep]
 
 
 def ar_cond(regulator, out) -> torch.Tensor:
@@ -58,16 +40,16 @@ def ar_cond(regulator, out) -> torch.Tensor:
 @torch.no_grad()
 def test_duration_reduction_and_regulator(case):
     _, regulator, inp, out = case
-    assert torch.equal(reduce_repeats(inp["src_narrow_indices"][0]), out["src_narrow_reduced"])
-    assert torch.equal(reduce_repeats(inp["ref_narrow_indices"][0]), out["ref_narrow_reduced"])
-    close(ar_cond(regulator, out), out["ar_cond"])
+    assert_equal(reduce_repeats(inp["src_narrow_indices"][0]), out["src_narrow_reduced"], "source reduced")
+    assert_equal(reduce_repeats(inp["ref_narrow_indices"][0]), out["ref_narrow_reduced"], "reference reduced")
+    assert_close(ar_cond(regulator, out), out["ar_cond"], "ar_cond")
 
 
 @torch.no_grad()
 def test_prefill_and_teacher_forced_logits(case):
     ar, _, inp, out = case
     logits, cache, key_valid, positions = ar.prefill([out["ar_cond"][0]], [inp["ref_wide_indices"][0]])
-    close(logits[:, None], out["prefill_logits"])
+    assert_close(logits[:, None], out["prefill_logits"], "prefill logits")
     # our prefix layout equals the recorded embedding sequence and positions
     assert cache.length == inp["prefill_emb"].size(1)
     assert int(positions[0]) == int(inp["prefill_input_pos"][-1]) + 1
@@ -75,7 +57,7 @@ def test_prefill_and_teacher_forced_logits(case):
     for i, token in enumerate(inp["teacher_forced_tokens"]):
         step_logits, key_valid = ar.step(token[None], positions + i, cache, key_valid)
         steps.append(step_logits)
-    close(torch.stack(steps, 1), out["teacher_forced_step_logits"])
+    assert_close(torch.stack(steps, 1), out["teacher_forced_step_logits"], "teacher-forced logits")
 
 
 def test_logits_to_probs(case):
@@ -92,26 +74,42 @@ def test_logits_to_probs(case):
         probs = logits_to_probs(logits, top_p, temperature, float(rp.group(1)) if rp else 1.0,
                                 torch.tensor([[int(prev.group(1))]]) if prev else None,
                                 torch.tensor(["suppress_eos" in key]))
-        close(probs[0], out[key])
+        assert_close(probs[0], out[key], key)
 
 
 def test_generate_under_global_seed_is_exact(case):
     ar, _, inp, out = case
-    key = next(k for k in out if k.startswith("generate_seed"))
-    torch.manual_seed(int(key.removeprefix("generate_seed")))
-    tokens = ar.generate([out["ar_cond"][0]], [inp["ref_wide_indices"][0]],
-                         SamplingOptions(top_p=0.9, temperature=1.0, repetition_penalty=1.0))
-    assert torch.equal(tokens[0], out[key][0].long())
+    keys = [k for k in out if k.startswith("generate_seed")]
+    assert keys, "the case records no seeded generate()"
+    for key in keys:
+        torch.manual_seed(int(key.removeprefix("generate_seed")))
+        tokens = ar.generate([out["ar_cond"][0]], [inp["ref_wide_indices"][0]],
+                             SamplingOptions(top_p=0.9, temperature=1.0, repetition_penalty=1.0))
+        assert_equal(tokens[0], out[key][0].long(), key)
 
 
 def test_generate_batched_rows_equal_rows_alone(case):
-    """K rows of different prefix lengths, each with its own generator, give the tokens each gives alone."""
+    """K rows of different prefix lengths, each with its own generator, give the tokens each gives alone, also when
+    the rows stop (EOS) at different steps."""
     ar, _, inp, out = case
     cond, ref = out["ar_cond"][0], inp["ref_wide_indices"][0]
-    texts = [cond, cond[:60], cond[:45]]
+    texts = [cond[: max(1, len(cond) * k // 4)] for k in (4, 3, 2)]  # the case's prefix, cut to 100/75/50 %
     options = SamplingOptions(top_p=0.9, temperature=1.0, repetition_penalty=1.5, max_new_tokens=60)
-    batch = ar.generate(texts, [ref] * 3, options, [torch.Generator().manual_seed(s) for s in (4321, 5, 6)])
-    for text, seed, tokens in zip(texts, (4321, 5, 6), batch):
-        alone = ar.generate([text], [ref], options, [torch.Generator().manual_seed(seed)])
-        assert torch.equal(tokens, alone[0])
-    assert len({t.numel() for t in batch}) > 1  # rows stopped at different steps
+
+    def alone(text: torch.Tensor, seed: int) -> torch.Tensor:
+        return ar.generate([text], [ref], options, [torch.Generator().manual_seed(seed)])[0]
+
+    # Seeds under which the rows alone stop at different steps, so that the batch must mask finished rows.
+    rows = []
+    for text in texts:
+        for seed in range(4):
+            tokens = alone(text, seed)
+            if all(tokens.numel() != other.numel() for *_, other in rows):
+                break
+        rows.append((text, seed, tokens))
+    batch = ar.generate(texts, [ref] * len(texts), options, [torch.Generator().manual_seed(s) for _, s, _ in rows])
+    for i, ((_, seed, expected), tokens) in enumerate(zip(rows, batch)):
+        assert_equal(tokens, expected, f"row {i} (seed {seed})")
+    # Only a model that never stops before the cap (every row runs to max_new_tokens) cannot show early stops.
+    lengths = {tokens.numel() for *_, tokens in rows}
+    assert len(lengths) > 1 or lengths == {options.max_new_tokens}, lengths

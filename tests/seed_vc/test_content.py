@@ -1,26 +1,17 @@
 """Content tokens: truncated HuBERT + ASTRAL wide (2048) and narrow (32) quantizers from one HuBERT pass.
 
 Golden cases are discovered from $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc): every `golden_content*.pt`.
-Discrete tokens must match exactly, except that a bit whose upstream pre-sign value is within ATOL of zero may flip
-(the golden files record their smallest margin; a reimplementation reproduces pre-sign values to ATOL only).
+Discrete tokens must match exactly, except that a bit whose upstream pre-sign value lies within float32 rounding
+(compare.tolerance) of zero may flip: the golden files record their smallest margin, and a reimplementation
+reproduces pre-sign values only to that tolerance.
 """
-import json
-import os
-import pathlib
-
 import pytest
 import torch
 
+from compare import assert_close, assert_equal, tolerance
 from seed_vc.audio import pad_waves
 from seed_vc.content import AstralDims, AstralQuantizer, ContentEncoder, build_hubert
-
-GOLDEN = pathlib.Path(os.environ.get("SEEDVC_GOLDEN_DIR",
-                                     pathlib.Path(__file__).resolve().parents[2].parent / "shared/golden/seed_vc"))
-ATOL = 1e-5
-
-
-def golden_files(pattern: str) -> list[pathlib.Path]:
-    return sorted(GOLDEN.glob(pattern)) if GOLDEN.is_dir() else []
+from seedvc_golden_models import cases, reduced_config, row_items
 
 
 def astral_dims(extractor_cfg: dict) -> AstralDims:
@@ -30,16 +21,16 @@ def astral_dims(extractor_cfg: dict) -> AstralDims:
 
 
 def assert_tokens_match(ours: torch.Tensor, ref: torch.Tensor, ref_prequant: torch.Tensor, quantizer) -> None:
-    """Equal tokens, except bits whose reference pre-sign value lies within ATOL of zero."""
+    """Equal tokens, except bits whose reference pre-sign value lies within rounding of zero."""
     differing = quantizer.indices_to_bits(ours) != quantizer.indices_to_bits(ref)
-    unstable = ref_prequant.abs() <= ATOL
+    unstable = ref_prequant.abs() <= tolerance(ref_prequant)
     assert not (differing & ~unstable).any(), f"{int((ours != ref).sum())} tokens differ beyond the margin"
 
 
-@pytest.fixture(scope="module", params=golden_files("golden_content*.pt"), ids=lambda p: p.name)
+@pytest.fixture(scope="module", params=cases("golden_content*.pt"))
 def case(request):
     g = torch.load(request.param, weights_only=True)
-    cfg = json.loads((GOLDEN / "reduced_config.json").read_text())["vc_wrapper_yaml_equivalent"]
+    cfg = reduced_config()
     wide_cfg, narrow_cfg = cfg["content_extractor_wide"], cfg["content_extractor_narrow"]
     sd_wide, sd_narrow = g["state_dicts"]["content_extractor_wide"], g["state_dicts"]["content_extractor_narrow"]
     hubert = build_hubert(g["hubert_config"], wide_cfg["ssl_output_layer"])
@@ -61,18 +52,18 @@ def test_single_items_match_upstream(case):
         lens = torch.tensor([wave.numel()])
         with torch.inference_mode():
             hidden, feature_lens = encoder.features(wave[None], lens)
-            torch.testing.assert_close(hidden, out["ssl_last_hidden_state"], atol=ATOL, rtol=0)
-            assert torch.equal(feature_lens, out["feature_lens"])
+            assert_close(hidden, out["ssl_last_hidden_state"], f"{name}: HuBERT hidden states")
+            assert_equal(feature_lens, out["feature_lens"], f"{name}: feature lengths")
             for kind, quantizer in (("wide", encoder.wide), ("narrow", encoder.narrow)):
                 encoded = quantizer.encoder(hidden.transpose(1, 2), feature_lens).transpose(1, 2)
-                torch.testing.assert_close(encoded, out[f"{kind}_encoder_out"], atol=ATOL, rtol=0)
+                assert_close(encoded, out[f"{kind}_encoder_out"], f"{name}: {kind} encoder")
                 prequant = quantizer.quantizer.prequant(encoded)
-                torch.testing.assert_close(prequant, out[f"{kind}_bsq_prequant_l2"], atol=ATOL, rtol=0)
+                assert_close(prequant, out[f"{kind}_bsq_prequant_l2"], f"{name}: {kind} pre-sign values")
                 quantized, indices = quantizer(hidden, feature_lens)
                 assert_tokens_match(indices, out[f"{kind}_indices"], out[f"{kind}_bsq_prequant_l2"],
                                     quantizer.quantizer)
                 if torch.equal(indices, out[f"{kind}_indices"]):
-                    torch.testing.assert_close(quantized, out[f"{kind}_quantized"], atol=ATOL, rtol=0)
+                    assert_close(quantized, out[f"{kind}_quantized"], f"{name}: {kind} quantized")
         tokens = encoder(wave[None], lens)
         assert_tokens_match(tokens.wide, out["wide_indices"], out["wide_bsq_prequant_l2"], encoder.wide.quantizer)
         assert_tokens_match(tokens.narrow, out["narrow_indices"], out["narrow_bsq_prequant_l2"],
@@ -85,10 +76,8 @@ def test_padded_batch_gives_each_items_own_tokens(case):
     encoder, g = case
     for batch in (v for v in g["outputs"].values() if "waves_16k_padded" in v):
         tokens = encoder(batch["waves_16k_padded"], batch["lens"])
-        names = [n for n, out in g["outputs"].items() if "wide_indices" in out and f"{n}_16k" in g["inputs"]]
-        by_len = {g["inputs"][f"{n}_16k"].numel(): g["outputs"][n] for n in names}
-        for row, n_samples in enumerate(batch["lens"].tolist()):
-            out = by_len[n_samples]
+        for row, name in enumerate(row_items(g["inputs"], batch["waves_16k_padded"], batch["lens"])):
+            out = g["outputs"][name]
             n = int(out["feature_lens"][0])
             assert tokens.lens[row] == n
             assert_tokens_match(tokens.wide[row:row + 1, :n], out["wide_indices"], out["wide_bsq_prequant_l2"],
@@ -112,7 +101,7 @@ def test_convnext_stage_is_exact_under_padding():
         for row, item in enumerate(items):
             q, i = quantizer(item, lens[row: row + 1])
             n = int(lens[row])
-            torch.testing.assert_close(batch_q[row, :n], q[0], atol=1e-6, rtol=0)
+            assert_close(batch_q[row, :n], q[0], f"row {row} quantized")
             assert torch.equal(batch_i[row, :n], i[0])
 
 

@@ -1,5 +1,5 @@
 """End-to-end replays of upstream's chunked convert_voice_with_streaming (timbre and style paths) through our
-converter, with upstream's recorded CFM noise and AR tokens injected, to atol 1e-5.
+converter, with upstream's recorded CFM noise and AR tokens injected, to float32 rounding (tests/compare.py).
 
 Cases: every `golden_e2e_*.pt` named in README.json of $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc); a
 file with recorded AR calls is a style-path run, the overrides come from the file's wrapper_overrides.
@@ -10,24 +10,26 @@ import numpy as np
 import pytest
 import torch
 
+from compare import assert_close, assert_equal
+from reference_data import case_params
 from seed_vc.audio import resample_to_16k
 from seed_vc.converter import Replay, reduce_repeats
 from seedvc_golden_models import GOLDEN, build_golden_seedvc
 
-ATOL = 1e-5
 pytestmark = pytest.mark.golden
 
 
 def cases() -> list:
-    if not (GOLDEN / "README.json").is_file():
-        return []
-    files = json.loads((GOLDEN / "README.json").read_text())["files"]
-    return [name for name in sorted(files) if name.startswith("golden_e2e_") and (GOLDEN / name).is_file()]
+    """Every golden_e2e_* file that README.json documents."""
+    readme = GOLDEN / "README.json"
+    files = json.loads(readme.read_text())["files"] if readme.is_file() else {}
+    paths = [GOLDEN / name for name in files if name.startswith("golden_e2e_")]
+    return case_params([p for p in paths if p.is_file()], f"golden_e2e_* files documented in {readme}")
 
 
 @pytest.fixture(scope="module", params=cases())
 def replayed(request):
-    g = torch.load(GOLDEN / request.param, weights_only=True)
+    g = torch.load(request.param, weights_only=True)
     overrides, out = g["wrapper_overrides"], g["outputs"]
     convert_style = bool(out["ar_generate_calls"])
     sv = build_golden_seedvc(max_context_s=overrides["dit_max_context_len"],
@@ -47,9 +49,9 @@ def replayed(request):
 def test_reference_matches_recorded_prompt_and_style(replayed):
     _, reference, g, _ = replayed
     call = g["outputs"]["solve_euler_calls"][0]
-    np.testing.assert_allclose(reference.mel, call["prompt"], atol=ATOL, rtol=0)
-    np.testing.assert_allclose(reference.style, call["style"], atol=ATOL, rtol=0)
-    np.testing.assert_allclose(reference.prompt_condition, call["mu"][:, : reference.mel_len], atol=ATOL, rtol=0)
+    assert_close(reference.mel, call["prompt"], "reference mel (prompt)")
+    assert_close(reference.style, call["style"], "reference style")
+    assert_close(reference.prompt_condition, call["mu"][:, : reference.mel_len], "prompt condition")
 
 
 @torch.no_grad()
@@ -64,24 +66,24 @@ def test_ar_chunks_match_recorded_prompts(replayed):
     size = sv.ar_max_content_len - reference.narrow_reduced.numel()
     chunks = [reduced[i: i + size] for i in range(0, reduced.numel(), size)]
     assert len(chunks) == len(calls)
-    for chunk, call in zip(chunks, calls):
+    for i, (chunk, call) in enumerate(zip(chunks, calls)):
         text = sv.ar_regulator(torch.cat([reference.narrow_reduced, chunk])[None])
-        np.testing.assert_allclose(text, call["prompt_text"], atol=ATOL, rtol=0)
-        assert torch.equal(reference.wide, call["prompt_target"][0])
+        assert_close(text, call["prompt_text"], f"AR chunk {i} prompt text")
+        assert_equal(reference.wide, call["prompt_target"][0], f"AR chunk {i} prompt target")
 
 
 def test_full_audio(replayed):
     _, _, g, audio = replayed
     expected = g["outputs"]["full_audio"].numpy()
-    assert audio.dtype == np.float32 and audio.shape == expected.shape
-    np.testing.assert_allclose(audio, expected, atol=ATOL, rtol=0)
+    assert audio.dtype == np.float32
+    assert_close(audio, expected, "full audio")
 
 
-@pytest.mark.parametrize("name", cases())
-def test_global_seed_reproduces_upstream_without_replay(name):
+@pytest.mark.parametrize("path", cases())
+def test_global_seed_reproduces_upstream_without_replay(path):
     """Under upstream's torch.manual_seed and seeds=None, our converter draws the same AR samples and CFM noise in
     the same order, so the whole chunked run matches without injected randomness."""
-    g = torch.load(GOLDEN / name, weights_only=True)
+    g = torch.load(path, weights_only=True)
     overrides, out = g["wrapper_overrides"], g["outputs"]
     sv = build_golden_seedvc(max_context_s=overrides["dit_max_context_len"],
                              ar_max_content_len=overrides["ar_max_content_len"],
@@ -98,4 +100,4 @@ def test_global_seed_reproduces_upstream_without_replay(name):
     audio = sv.convert([g["inputs"]["src_22k"].numpy()], sr, reference, diffusion_steps=call["t_span"].numel() - 1,
                        intelligibility_cfg_rate=call["rates"][0], similarity_cfg_rate=call["rates"][1],
                        convert_style=bool(out["ar_generate_calls"]), anonymization_only=call["random_voice"])[0]
-    np.testing.assert_allclose(audio, out["full_audio"].numpy(), atol=ATOL, rtol=0)
+    assert_close(audio, out["full_audio"], "full audio")

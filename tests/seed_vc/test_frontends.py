@@ -3,26 +3,17 @@
 Golden cases are discovered from $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc): every
 `golden_audio_frontend*.pt`, and the feature-extractor outputs in every `golden_content*.pt`.
 """
-import os
-import pathlib
-
 import pytest
 import soundfile as sf
 import torch
 
+from compare import assert_close, assert_equal, scale_of
 from seed_vc import audio
-
-GOLDEN = pathlib.Path(os.environ.get("SEEDVC_GOLDEN_DIR",
-                                     pathlib.Path(__file__).resolve().parents[2].parent / "shared/golden/seed_vc"))
-ATOL = 1e-5
-
-
-def golden_files(pattern: str) -> list[pathlib.Path]:
-    return sorted(GOLDEN.glob(pattern)) if GOLDEN.is_dir() else []
+from seedvc_golden_models import cases
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", golden_files("golden_audio_frontend*.pt"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", cases("golden_audio_frontend*.pt"))
 def test_frontends_match_upstream(path):
     g = torch.load(path, weights_only=True)
     inputs, outputs = g["inputs"], g["outputs"]
@@ -31,20 +22,20 @@ def test_frontends_match_upstream(path):
     for name in names:
         wave = inputs[f"{name}_22k"]
         wave_16k = audio.resample_to_16k(wave)
-        torch.testing.assert_close(wave_16k, outputs[f"{name}_16k"], atol=ATOL, rtol=0)
+        assert_close(wave_16k, outputs[f"{name}_16k"], f"{name} at 16 kHz")
         mel = audio.mel_spectrogram(wave)
-        torch.testing.assert_close(mel, outputs[f"mel_{name}"], atol=ATOL, rtol=0)
+        assert_close(mel, outputs[f"mel_{name}"], f"{name} log-mel")
         assert mel.shape[-1] == audio.mel_frames(wave.numel())
         fbank_key = f"kaldi_fbank_{name}16k"
         if fbank_key in outputs:
             fbank = audio.kaldi_fbank(outputs[f"{name}_16k"])
-            torch.testing.assert_close(fbank, outputs[fbank_key], atol=ATOL, rtol=0)
-            torch.testing.assert_close(fbank - fbank.mean(0, keepdim=True), outputs[fbank_key + "_meannorm"],
-                                       atol=ATOL, rtol=0)
+            assert_close(fbank, outputs[fbank_key], fbank_key)
+            assert_close(fbank - fbank.mean(0, keepdim=True), outputs[fbank_key + "_meannorm"],
+                         fbank_key + " minus its mean", scale=scale_of(outputs[fbank_key]))
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", golden_files("golden_content*.pt"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", cases("golden_content*.pt"))
 def test_hubert_inputs_match_feature_extractor(path):
     g = torch.load(path, weights_only=True)
     for name, out in g["outputs"].items():
@@ -52,8 +43,8 @@ def test_hubert_inputs_match_feature_extractor(path):
             continue
         wave = g["inputs"][f"{name}_16k"]
         values, mask = audio.hubert_inputs(wave[None], torch.tensor([wave.numel()]))
-        torch.testing.assert_close(values, out["fe_input_values"], atol=ATOL, rtol=0)
-        assert torch.equal(mask, out["fe_attention_mask"].to(mask.dtype))
+        assert_close(values, out["fe_input_values"], f"{name}: HuBERT input values")
+        assert_equal(mask, out["fe_attention_mask"].to(mask.dtype), f"{name}: attention mask")
 
 
 def test_five_seconds_give_430_mel_frames():
@@ -63,7 +54,7 @@ def test_five_seconds_give_430_mel_frames():
 
 def test_silence_sits_at_the_log_mel_floor():
     mel = audio.mel_spectrogram(torch.zeros(audio.SAMPLE_RATE))
-    torch.testing.assert_close(mel, torch.full_like(mel, audio.LOG_MEL_FLOOR))
+    assert_close(mel, torch.full_like(mel, audio.LOG_MEL_FLOOR), "log-mel of silence")
 
 
 def test_mel_batch_rows_equal_items_alone(shared_dir):
@@ -84,7 +75,7 @@ def test_hubert_inputs_of_a_padded_batch_equal_items_alone():
     values, mask = audio.hubert_inputs(padded, lens)
     for i, w in enumerate(waves):
         alone, alone_mask = audio.hubert_inputs(w[None], lens[i: i + 1])
-        torch.testing.assert_close(values[i, : lens[i]], alone[0], atol=1e-6, rtol=0)
+        assert_close(values[i, : lens[i]], alone[0], f"row {i}")
         assert torch.all(values[i, lens[i]:] == 0) and mask[i].sum() == lens[i]
         assert abs(float(alone.mean())) < 1e-5 and abs(float(alone.std(unbiased=False)) - 1) < 1e-3
 

@@ -2,41 +2,37 @@
 
 Golden cases are discovered from $SEEDVC_GOLDEN_DIR (default ../shared/golden/seed_vc): every `golden_style*.pt`
 that carries a `state_dict` (random reduced model), and every `golden_style_realweights*.pt`, which needs the real
-`campplus_cn_common.bin`: set SEEDVC_CAMPPLUS_PATH to it, otherwise those cases are skipped.
+`campplus_cn_common.bin` (28 MB, not in ../shared and not downloadable here): set SEEDVC_CAMPPLUS_PATH to it,
+otherwise those cases are skipped with that reason. A path that is set but missing fails.
 """
 import hashlib
-import json
 import os
 import pathlib
 
 import pytest
 import torch
 
+from compare import assert_close
+from reference_data import case_params
 from seed_vc.campplus import CAMPPlus, CAMPPlusDims, compute_style, remap_campplus_keys
 from seed_vc.checkpoints import load_checkpoint
-
-GOLDEN = pathlib.Path(os.environ.get("SEEDVC_GOLDEN_DIR",
-                                     pathlib.Path(__file__).resolve().parents[2].parent / "shared/golden/seed_vc"))
-ATOL = 1e-5
-
-
-def golden_files(pattern: str) -> list[pathlib.Path]:
-    return sorted(GOLDEN.glob(pattern)) if GOLDEN.is_dir() else []
+from seedvc_golden_models import GOLDEN, cases, reduced_config, row_items
 
 
 def reduced_campplus() -> CAMPPlus:
-    cfg = json.loads((GOLDEN / "reduced_config.json").read_text())["vc_wrapper_yaml_equivalent"]["style_encoder"]
+    cfg = reduced_config()["style_encoder"]
     return CAMPPlus(CAMPPlusDims(feat_dim=cfg["feat_dim"], embedding_size=cfg["embedding_size"],
                                  growth_rate=cfg["growth_rate"], bn_size=cfg["bn_size"],
                                  init_channels=cfg["init_channels"])).eval()
 
 
-def random_weight_cases() -> list[pathlib.Path]:
-    return [p for p in golden_files("golden_style*.pt") if "realweights" not in p.name]
+def random_weight_cases() -> list:
+    files = [p for p in GOLDEN.glob("golden_style*.pt") if "realweights" not in p.name] if GOLDEN.is_dir() else []
+    return case_params(files, f"golden_style*.pt (random weights) in {GOLDEN}")
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", random_weight_cases(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", random_weight_cases())
 def test_style_matches_upstream(path):
     g = torch.load(path, weights_only=True)
     model = reduced_campplus()
@@ -45,22 +41,23 @@ def test_style_matches_upstream(path):
     for name in (k.removesuffix("_16k") for k in g["inputs"] if k.endswith("_16k")):
         singles[name] = g["outputs"][f"style_{name}"]
         wave = g["inputs"][f"{name}_16k"]
-        torch.testing.assert_close(compute_style(model, wave[None]), singles[name], atol=ATOL, rtol=0)
+        assert_close(compute_style(model, wave[None]), singles[name], f"style of {name}")
     if "waves_16k_padded" in g["inputs"]:
         # Upstream's padded batch (style_batched_*) reads the padding; ours must give each item's own style.
-        lens = g["inputs"]["lens"]
-        by_len = {g["inputs"][f"{n}_16k"].numel(): style for n, style in singles.items()}
-        styles = compute_style(model, g["inputs"]["waves_16k_padded"], lens)
-        for row, n in enumerate(lens.tolist()):
-            torch.testing.assert_close(styles[row], by_len[n][0], atol=ATOL, rtol=0)
+        padded, lens = g["inputs"]["waves_16k_padded"], g["inputs"]["lens"]
+        styles = compute_style(model, padded, lens)
+        for row, name in enumerate(row_items(g["inputs"], padded, lens)):
+            assert_close(styles[row], singles[name][0], f"batch row {row} ({name})")
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("path", golden_files("golden_style_realweights*.pt"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", cases("golden_style_realweights*.pt"))
 def test_real_campplus_matches_upstream(path):
     weights = os.environ.get("SEEDVC_CAMPPLUS_PATH")
-    if not weights or not pathlib.Path(weights).is_file():
-        pytest.skip("real CAMPPlus weights not available: set SEEDVC_CAMPPLUS_PATH to campplus_cn_common.bin")
+    if not weights:
+        pytest.skip("the real CAMPPlus weights are not part of ../shared: set SEEDVC_CAMPPLUS_PATH to "
+                    "campplus_cn_common.bin to run this check")
+    assert pathlib.Path(weights).is_file(), f"SEEDVC_CAMPPLUS_PATH={weights} does not exist"
     g = torch.load(path, weights_only=True)
     digest = hashlib.sha256(pathlib.Path(weights).read_bytes()).hexdigest()
     assert digest == g["weights_sha256"], f"{weights} is not the file the golden data used ({g['weights_sha256']})"
@@ -69,7 +66,7 @@ def test_real_campplus_matches_upstream(path):
     styles = {}
     for name in (k.removesuffix("_16k") for k in g["inputs"] if k.endswith("_16k")):
         styles[name] = compute_style(model, g["inputs"][f"{name}_16k"][None])
-        torch.testing.assert_close(styles[name], g["outputs"][f"style_{name}"], atol=ATOL, rtol=1e-5)
+        assert_close(styles[name], g["outputs"][f"style_{name}"], f"style of {name}")
     if "cosine_ref_src" in g["outputs"]:
         cosine = torch.nn.functional.cosine_similarity(styles["ref"], styles["src"])
         assert abs(float(cosine) - g["outputs"]["cosine_ref_src"]) < 1e-4
@@ -84,4 +81,4 @@ def test_style_ignores_padding_content():
     padded[1] = torch.randn(20000) * 0.1
     styles = compute_style(model, padded, torch.tensor([12000, 20000]))
     assert styles.shape == (2, 16)
-    torch.testing.assert_close(styles[0], compute_style(model, wave)[0], atol=1e-6, rtol=0)
+    assert_close(styles[0], compute_style(model, wave)[0], "padded row")

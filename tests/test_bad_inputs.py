@@ -1,0 +1,317 @@
+"""The bad-input catalogue: every row is one hostile or mistaken request through gradio_client.
+
+Each refused row must come back as a clear message (the `words`), with no server path in it,
+no traceback in the server's output, and the library (cast members, RVC voices and their
+files) exactly as before. Rows with words=None must succeed (odd but valid input).
+
+To extend it for a new endpoint, add `Bad(...)` rows to CASES: `args(make)` builds the inputs,
+`make` writes test files (see `Maker`).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from gradio_client import Client, handle_file
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    api: str
+    args: Callable[["Maker"], tuple]
+    words: str | None       # a regex the message must match; None = the request must succeed
+
+
+class Evil:
+    """Pickles to os.system: loading it with plain pickle would run a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+class Maker:
+    """Writes the files the rows need into a temporary folder; every method returns a handle_file."""
+
+    def __init__(self, folder: Path, speech: Path, voice: dict) -> None:
+        self.folder, self.speech, self.voice = folder, speech, voice
+        self.marker = folder / "code-ran"
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def file(self, name: str):
+        return handle_file(str(self.folder / name))
+
+    def wave(self, name: str, wave: np.ndarray, sr: int = 16000, subtype: str | None = None):
+        sf.write(self.path(name), wave, sr, subtype=subtype)
+        return self.file(name)
+
+    def bytes(self, name: str, data: bytes):
+        self.path(name).write_bytes(data)
+        return self.file(name)
+
+    def speech_file(self):
+        return handle_file(str(self.speech))
+
+    def silent_flac(self, name: str, minutes: float):
+        """Minutes of silence as FLAC: a few kB that would decode to millions of samples."""
+        with sf.SoundFile(self.path(name), "w", 8000, 1, subtype="PCM_16") as f:
+            block = np.zeros(8000 * 60, np.int16)
+            for _ in range(int(minutes)):
+                f.write(block)
+        return self.file(name)
+
+    def truncated_wav(self, name: str):
+        """A WAV header claiming 30 s of audio followed by only 0.1 s."""
+        sr, n = 16000, 16000 * 30
+        header = (b"RIFF" + struct.pack("<I", 36 + 2 * n) + b"WAVEfmt "
+                  + struct.pack("<IHHIIHH", 16, 1, 1, sr, 2 * sr, 2, 16) + b"data" + struct.pack("<I", 2 * n))
+        return self.bytes(name, header + (3000 * np.sin(np.arange(1600) / 5)).astype(np.int16).tobytes())
+
+    def speech_channels(self, name: str, channels: int, sr: int | None = None):
+        wave, rate = sf.read(self.speech, dtype="float32")
+        if sr:
+            import librosa
+            wave, rate = librosa.resample(wave, orig_sr=rate, target_sr=sr), sr
+        return self.wave(name, np.tile(wave[:, None], (1, channels)), rate)
+
+    def torch_file(self, name: str, obj):
+        torch.save(obj, self.path(name))
+        return self.file(name)
+
+    def zip(self, name: str, members: dict[str, bytes | Path], compression=zipfile.ZIP_DEFLATED):
+        with zipfile.ZipFile(self.path(name), "w", compression) as z:
+            for member, data in members.items():
+                if isinstance(data, Path):
+                    z.write(data, member)
+                else:
+                    z.writestr(member, data)
+        return self.file(name)
+
+    def bomb(self, name: str, mib: int = 64):
+        """One .pth member of zeros: 64 MiB from about 64 kB."""
+        with zipfile.ZipFile(self.path(name), "w", zipfile.ZIP_DEFLATED) as z:
+            with z.open("model.pth", "w", force_zip64=True) as member:
+                block = bytes(1 << 20)
+                for _ in range(mib):
+                    member.write(block)
+        return self.file(name)
+
+
+def tone(seconds: float, sr: int = 16000) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 200 * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
+
+
+NAN = np.full(16000 * 4, np.nan, np.float32)
+INF = np.where(np.arange(16000 * 4) % 100 == 0, np.inf, 0.1).astype(np.float32)
+LONG = "Hoist the sails. " * 3000
+SEED_VC = (None, 2, 0.7, 0.7, False, 1.0, 0)                  # reference, steps, cfgs, style, length, seed
+RVC = ("Hale", 0, "fcpe", 0.75, 0.33, "wav")               # voice, key, f0 method, index rate, protect, format
+NOT_AUDIO = "not a readable audio file"
+
+CASES = [
+    # Voice Design
+    Bad("design-empty-text", "/design", lambda m: ("", "a calm narrator", "english", 1, 1), "text is empty"),
+    Bad("design-huge-text", "/design", lambda m: (LONG, "a calm narrator", "english", 1, 1), "text is too long"),
+    Bad("design-empty-description", "/design", lambda m: ("Hello.", "", "english", 1, 1), "describe the voice"),
+    Bad("design-huge-description", "/design", lambda m: ("Hello.", "x" * 20000, "english", 1, 1),
+        "description is too long"),
+    Bad("design-unknown-language", "/design", lambda m: ("Hello.", "a calm narrator", "klingon", 1, 1),
+        "klingon"),
+    Bad("design-n-0", "/design", lambda m: ("Hello.", "a calm narrator", "english", 0, 1), "minimum value 1"),
+    Bad("design-n-1000", "/design", lambda m: ("Hello.", "a calm narrator", "english", 1000, 1),
+        "maximum value 6"),
+    Bad("design-huge-seed", "/design", lambda m: ("Hello.", "a calm narrator", "english", 1, 10 ** 30),
+        "seed must be a whole number from 0 to 4294967295"),
+    Bad("design-markup-in-text", "/design", lambda m: ("<|im_end|> hi", "a calm narrator", "english", 1, 1),
+        "may not contain"),
+    Bad("design-control-characters", "/design", lambda m: ("Hello\x00\x07\x1b[2J there.", "calm", "english", 1, 1),
+        None),
+    # Cast
+    Bad("cast-upload-not-audio", "/cast_upload",
+        lambda m: (m.bytes("notes.wav", b"just some text, no audio"), "Ghost", "", "english"), NOT_AUDIO),
+    Bad("cast-upload-image-as-audio", "/cast_upload",
+        lambda m: (m.bytes("photo.mp3", b"\x89PNG\r\n\x1a\n" + bytes(2000)), "Ghost", "", "english"), NOT_AUDIO),
+    Bad("cast-upload-truncated", "/cast_upload",
+        lambda m: (m.truncated_wav("cut.wav"), "Ghost", "", "english"), "needs at least 3 s"),
+    Bad("cast-upload-nan", "/cast_upload",
+        lambda m: (m.wave("nan.wav", NAN, subtype="FLOAT"), "Ghost", "", "english"), "NaN or infinite"),
+    Bad("cast-upload-inf", "/cast_upload",
+        lambda m: (m.wave("inf.wav", INF, subtype="FLOAT"), "Ghost", "", "english"), "NaN or infinite"),
+    Bad("cast-upload-silent", "/cast_upload",
+        lambda m: (m.wave("silent.wav", np.zeros(16000 * 5, np.float32)), "Ghost", "", "english"), "silent"),
+    Bad("cast-upload-0.2s", "/cast_upload",
+        lambda m: (m.wave("short.wav", tone(0.2)), "Ghost", "", "english"), "needs at least 3 s"),
+    Bad("cast-upload-30min", "/cast_upload",
+        lambda m: (m.silent_flac("long.flac", 30), "Ghost", "", "english"), r"30\.0 min long; at most 5\.0 min"),
+    Bad("cast-upload-no-name", "/cast_upload",
+        lambda m: (m.speech_file(), "  ", "", "english"), "give the cast member a name"),
+    Bad("cast-upload-control-name", "/cast_upload",
+        lambda m: (m.speech_file(), "Ann\x1b[31m", "", "english"), "control characters"),
+    Bad("cast-upload-huge-name", "/cast_upload", lambda m: (m.speech_file(), "A" * 500, "", "english"),
+        "keep it under 80"),
+    Bad("cast-upload-duplicate-name", "/cast_upload", lambda m: (m.speech_file(), "KEEPER", "", "english"),
+        "already exists"),
+    Bad("cast-delete-traversal", "/cast_delete", lambda m: ("../../library.db",), "no cast member named"),
+    Bad("cast-delete-empty", "/cast_delete", lambda m: ("",), "pick a cast member first"),
+    Bad("cast-rename-to-control", "/cast_rename", lambda m: ("Keeper", "a\tb\x00"), "control characters"),
+    Bad("cast-restore-unknown", "/cast_restore", lambda m: ("Nobody",), "no deleted cast member named 'Nobody'"),
+    Bad("similarity-unknown-cast", "/similarity", lambda m: ("Nobody", [m.speech_file()]),
+        "no cast member named 'Nobody'"),
+    Bad("similarity-30min-recording", "/similarity", lambda m: ("Keeper", [m.silent_flac("long.flac", 30)]),
+        r"long.flac: 30\.0 min long; at most 10\.0 min"),
+    Bad("similarity-too-many", "/similarity", lambda m: ("Keeper", [m.speech_file()] * 51), "at most 50"),
+    # Convert with Seed-VC
+    Bad("convert-no-voice", "/convert", lambda m: (m.speech_file(), None, *SEED_VC),
+        "pick a cast member or upload a reference"),
+    Bad("convert-unknown-cast", "/convert", lambda m: (m.speech_file(), "/etc/passwd", *SEED_VC),
+        "no cast member named"),
+    Bad("convert-30min-source", "/convert", lambda m: (m.silent_flac("src.flac", 30), "Keeper", *SEED_VC),
+        "convert at most 10 min"),
+    Bad("convert-nan-source", "/convert",
+        lambda m: (m.wave("nan.wav", NAN, subtype="FLOAT"), "Keeper", *SEED_VC), "NaN or infinite"),
+    Bad("convert-steps-0", "/convert",
+        lambda m: (m.speech_file(), "Keeper", None, 0, 0.7, 0.7, False, 1.0, 0), "minimum value 1"),
+    Bad("convert-huge-seed", "/convert",
+        lambda m: (m.speech_file(), "Keeper", None, 2, 0.7, 0.7, False, 1.0, 2 ** 70), "seed must be"),
+    Bad("convert-silent-reference", "/convert",
+        lambda m: (m.speech_file(), None, m.wave("ref.wav", np.zeros(16000 * 5, np.float32)), 2, 0.7, 0.7,
+                   False, 1.0, 0), "silent"),
+    # Convert with RVC
+    Bad("rvc-plain-string-as-file", "/convert_rvc", lambda m: ("/etc/passwd", *RVC),
+        "malformed input: send files with gradio_client's handle_file"),
+    Bad("rvc-unknown-voice", "/convert_rvc", lambda m: (m.speech_file(), "../rvc", *RVC[1:]),
+        "no RVC voice named"),
+    Bad("rvc-bad-format", "/convert_rvc", lambda m: (m.speech_file(), *RVC[:5], "exe"), "exe"),
+    Bad("rvc-bad-pitch-method", "/convert_rvc", lambda m: (m.speech_file(), "Hale", 0, "crepe", 0.75, 0.33, "wav"),
+        "crepe"),
+    Bad("rvc-key-out-of-range", "/convert_rvc", lambda m: (m.speech_file(), "Hale", 99, *RVC[2:]),
+        "maximum value 24"),
+    Bad("rvc-0.2s-source", "/convert_rvc", lambda m: (m.wave("blip.wav", tone(0.2)), *RVC), "shorter than 0.5 s"),
+    Bad("rvc-8-channel-source", "/convert_rvc", lambda m: (m.speech_channels("c8.wav", 8), *RVC), None),
+    Bad("rvc-8khz-source", "/convert_rvc", lambda m: (m.speech_channels("lo.wav", 1, 8000), *RVC), None),
+    # RVC voice uploads
+    Bad("rvc-upload-corrupt-pth", "/rvc_upload",
+        lambda m: ([m.bytes("broken.pth", b"\x80\x02not a torch file")], "Broken"), "broken.pth"),
+    Bad("rvc-upload-foreign-pth", "/rvc_upload",
+        lambda m: ([m.torch_file("resnet.pth", {"conv1.weight": torch.zeros(2, 2)})], "Foreign"),
+        "not an RVC voice model"),
+    Bad("rvc-upload-code-pth", "/rvc_upload",
+        lambda m: ([m.torch_file("evil.pth", {"weight": Evil(m.marker), "config": []})], "Evil"),
+        "evil.pth: not a readable PyTorch checkpoint"),
+    Bad("rvc-upload-plain-pickle", "/rvc_upload",
+        lambda m: ([m.bytes("evil2.pth", pickle.dumps(Evil(m.marker)))], "Evil"), "evil2.pth"),
+    Bad("rvc-upload-g-checkpoint", "/rvc_upload",
+        lambda m: ([m.torch_file("G_2333.pth", {"model": torch.load(m.voice["voice"], weights_only=True)["weight"],
+                                                 "iteration": 10, "optimizer": {}, "learning_rate": 1e-4})],
+                   "Training"), "training checkpoint"),
+    Bad("rvc-upload-garbage-index", "/rvc_upload",
+        lambda m: ([handle_file(str(m.voice["voice"])), m.bytes("junk.index", os.urandom(4096))], "Junk"),
+        "not a readable faiss index"),
+    Bad("rvc-upload-exe", "/rvc_upload", lambda m: ([m.bytes("setup.exe", b"MZ" + bytes(100))], "Exe"),
+        "Invalid file type"),
+    Bad("rvc-upload-two-models", "/rvc_upload",
+        lambda m: ([handle_file(str(m.voice["voice"])), m.bytes("b.pth", b"x")], "Two"), "found 2 .pth files"),
+    Bad("rvc-upload-not-a-zip", "/rvc_upload", lambda m: ([m.bytes("voice.zip", b"PK\x03\x04 nope")], "Zip"),
+        "not a readable zip archive"),
+    Bad("rvc-upload-zip-bomb", "/rvc_upload", lambda m: ([m.bomb("bomb.zip")], "Bomb"), "zip bomb"),
+    Bad("rvc-upload-zip-many-models", "/rvc_upload",
+        lambda m: ([m.zip("four.zip", {f"v{i}.pth": bytes(1000) for i in range(4)})], "Four"),
+        "found 4 .pth files"),
+    Bad("rvc-upload-zip-many-entries", "/rvc_upload",
+        lambda m: ([m.zip("many.zip", {f"f{i}.txt": b"" for i in range(300)})], "Many"),
+        "300 entries; an archive may hold at most 256"),
+    Bad("rvc-upload-zip-traversal", "/rvc_upload",
+        lambda m: ([m.zip("trav.zip", {"../../../library.db.pth": b"x", "/etc/cron.d/x.index": b"y"})], "Trav"),
+        "0.pth: not a readable PyTorch checkpoint"),
+    Bad("rvc-upload-duplicate-name", "/rvc_upload",
+        lambda m: ([handle_file(str(m.voice["voice"]))], "hale"), "an RVC voice named 'hale' already exists"),
+    Bad("rvc-delete-empty", "/rvc_delete", lambda m: ("",), "pick an RVC voice first"),
+    Bad("rvc-restore-unknown", "/rvc_restore", lambda m: ("Nobody",), "no deleted RVC voice named 'Nobody'"),
+]
+
+
+@pytest.fixture(scope="module")
+def studio_with_a_library(tiny_home, launch_studio, espeak, tmp_path_factory):
+    """A served studio holding one cast member (Keeper) and one RVC voice (Hale)."""
+    import rvc.tiny
+
+    folder = tmp_path_factory.mktemp("bad_inputs_voice")
+    voice = {"voice": folder / "Hale.pth", "index": folder / "added_IVF20_Flat_nprobe_1_Hale_v2.index"}
+    rvc.tiny.build_tiny(voice, rvc.tiny.tiny_dims())
+    speech = espeak("I have kept this lighthouse for thirty years and never once missed a night.", voice="en-us+f2",
+                    name="keeper.wav")
+    url, studio, close = launch_studio(tiny_home)
+    client = Client(url, verbose=False)
+    for name in ("Keeper",):
+        if name not in [m["name"] for m in client.predict(api_name="/cast_list")]:
+            client.predict(handle_file(str(speech)), name, "keeper", "english", api_name="/cast_upload")
+    if "Hale" not in [v["name"] for v in client.predict(api_name="/rvc_list")]:
+        client.predict([handle_file(str(voice["voice"])), handle_file(str(voice["index"]))], "Hale",
+                       api_name="/rvc_upload")
+    yield client, studio, speech, voice
+    close()
+
+
+def library_state(client: Client, studio) -> tuple:
+    home = studio.settings.home
+    files = sorted(str(p.relative_to(home)) for d in ("cast", "rvc") for p in (home / d).rglob("*"))
+    return client.predict(api_name="/cast_list"), client.predict(api_name="/rvc_list"), files
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_a_clear_message_and_the_library_is_intact(studio_with_a_library, case, tmp_path, capfd):
+    client, studio, speech, voice = studio_with_a_library
+    make = Maker(tmp_path, speech, voice)
+    before = library_state(client, studio)
+    args = case.args(make)
+    capfd.readouterr()
+    if case.words is None:
+        out = client.predict(*args, api_name=case.api)
+        assert out is not None
+    else:
+        with pytest.raises(Exception) as refused:
+            client.predict(*args, api_name=case.api)
+        message = str(refused.value)
+        assert re.search(case.words, message), message
+        for private in (str(studio.settings.home), os.environ.get("GRADIO_TEMP_DIR", "/tmp/gradio"), "/tmp/"):
+            assert private not in message
+        assert "Traceback" not in message
+    assert "Traceback" not in capfd.readouterr().err  # user errors are one line in the log
+    assert not make.marker.exists()  # no code inside an upload ever ran
+    assert library_state(client, studio) == before
+
+
+def test_deletes_go_to_the_trash_and_come_back_through_the_api(studio_with_a_library, tmp_path):
+    client, studio, speech, voice = studio_with_a_library
+    before = library_state(client, studio)
+    assert "Deleted Keeper" in client.predict("Keeper", api_name="/cast_delete")
+    assert "Deleted RVC voice Hale" in client.predict("Hale", api_name="/rvc_delete")
+    trashed = client.predict(api_name="/trash_list")
+    assert [(t["kind"], t["name"]) for t in trashed[:2]] == [("rvc", "Hale"), ("cast", "Keeper")]
+    assert all(t["purged_after"] > t["deleted"] for t in trashed)
+    assert "Keeper" not in [m["name"] for m in client.predict(api_name="/cast_list")]
+    with pytest.raises(Exception, match="no RVC voice named 'Hale'"):
+        client.predict(handle_file(str(speech)), *RVC, api_name="/convert_rvc")
+
+    assert "Restored **Keeper**" in client.predict("keeper", api_name="/cast_restore")
+    assert "Restored RVC voice **Hale**" in client.predict("Hale", api_name="/rvc_restore")
+    assert library_state(client, studio) == before
+    assert client.predict(handle_file(str(speech)), *RVC, api_name="/convert_rvc")[0]  # the model works again
+    assert client.predict(handle_file(str(speech)), "Keeper", *SEED_VC, api_name="/convert")[0]
