@@ -59,7 +59,7 @@ def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
 
     home = s.home
     private = [home / "library.db", home / "library.db-wal", home / "library.db-shm", s.models_dir, home / "rvc",
-               home / "trash", s.users_file]
+               home / "trash", home / "training", s.users_file]  # training: raw datasets and checkpoints
     guard = Middleware(WebGuard, served_folders=[get_upload_folder()])
     return demo.launch(server_name=host, server_port=port, auth=authenticator(s.auth) if s.auth else None,
                        allowed_paths=[str(home)], blocked_paths=[str(p) for p in private],
