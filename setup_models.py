@@ -55,10 +55,12 @@ def build_tiny(models_dir: Path) -> None:
     from studio.engines.speaker import ECAPA_ENTRY, QWEN_BASE_ENTRY
     from studio.tiny_qwen import build_tiny_voicedesign
     from studio.tiny_speaker import build_tiny_ecapa, build_tiny_qwen_base
+    from studio.tiny_whisper import build_tiny_whisper
 
     build_tiny_voicedesign(models_dir / "qwen3-tts-voicedesign")
     seed_vc.tiny.build_tiny(role_paths(models_dir, SEED_VC_FILES), seed_vc.tiny.load_dims(SEED_VC_TINY_DIMS))
     rvc.tiny.build_tiny(role_paths(models_dir, RVC_FILES), rvc.tiny.tiny_dims())
+    build_tiny_whisper(models_dir / "whisper")
     build_tiny_ecapa(models_dir / ECAPA_ENTRY)
     build_tiny_qwen_base(models_dir / QWEN_BASE_ENTRY)
 

@@ -101,6 +101,9 @@ class TrainConfig:
         self.dataset_dir, self.out_dir = Path(self.dataset_dir), Path(self.out_dir)
         self.pretrained_g = Path(self.pretrained_g) if self.pretrained_g else None
         self.pretrained_d = Path(self.pretrained_d) if self.pretrained_d else None
+        for base in (self.pretrained_g, self.pretrained_d):
+            if base is not None and not base.is_file():
+                raise ValueError(f"pretrained base not found: {base} (install it with setup_models.py)")
         train = recipe(self.sample_rate, self.version)["train"]
         for name in ("learning_rate", "eps", "lr_decay", "segment_size", "c_mel", "c_kl", "betas"):
             if getattr(self, name) is None:

@@ -73,16 +73,22 @@ class CastMember:
                 "origin": self.origin, "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))}
 
 
+def check_label(text: str, missing: str, what: str, limit: int, error: type[ValueError] = LibraryError) -> str:
+    """Validate user text used as a display name (never as a path): one line, bounded, no control characters.
+    `missing` is the message for empty text; `what` names the text in the other messages."""
+    text = " ".join(str(text or "").split())
+    if not text:
+        raise error(missing)
+    if len(text) > limit:
+        raise error(f"{what} is {len(text)} characters; keep it under {limit}")
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        raise error(f"{what} contains control characters")
+    return text
+
+
 def clean_name(name: str) -> str:
-    """Validate user text used as a display name (it is never used as a path)."""
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise LibraryError("give the cast member a name")
-    if len(name) > MAX_NAME:
-        raise LibraryError(f"name is {len(name)} characters; keep it under {MAX_NAME}")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise LibraryError("name contains control characters")
-    return name
+    """A cast member's or voice's name."""
+    return check_label(name, "give the cast member a name", "name", MAX_NAME)
 
 
 @contextmanager

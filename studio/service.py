@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from . import audio, registry, trash
+from .direct import Director
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library, connect
+from .scene_render import SceneRenderer
 from .settings import Settings
+from .takes import TakeStore
 from .training import Trainer
 from .voices import RVCVoice, RVCVoices
 
@@ -47,6 +50,10 @@ class Studio:
         self.settings = settings
         self.library = Library(settings.home, settings.trash_days)
         self.rvc_voices = RVCVoices(settings.home, settings.trash_days)
+        self.takes = TakeStore(settings.home)      # Cast & Direct takes and projects
+        self.director = Director(self)             # K directed takes of a line, ranked (studio/direct.py)
+        self.scenes = SceneRenderer(self)          # Scene mode: script -> cast -> picked takes -> mix (scene_render.py)
+        self.director.scorer = self.scenes.note_intelligibility  # Cast & Direct takes get an ASR score too
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
         self.training = Trainer(self)  # datasets, the training process, previews, export
@@ -89,6 +96,13 @@ class Studio:
         s = self.settings
         return self.models.get("speaker", lambda: SpeakerSimilarity(
             load_encoder(self.se_model, s.models_dir, s.se_device), s.emb_cache_size))
+
+    def asr(self):
+        """The recogniser that scores intelligibility (ASR_MODEL), on SE_DEVICE with the other scorers."""
+        from .engines.asr import load_recogniser
+
+        s = self.settings
+        return self.models.get("asr", lambda: load_recogniser(s.asr_model, s.models_dir, s.se_device))
 
     # -- Voice Design ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "studio.yaml"
 QUANTIZE_CHOICES = ("none", "int8")
+ASR_CHOICES = ("auto", "pocketsphinx", "whisper")  # studio.engines.asr reads the same names
 SE_CHOICES = ("auto", "resemblyzer", "ecapa", "qwen-base")  # speaker encoders (studio/engines/speaker.py)
 
 
@@ -40,6 +41,7 @@ class Settings:
     ssl_keyfile: str | None
     trash_days: int
     cache_hours: int
+    asr_model: str = "auto"
 
     @property
     def models_dir(self) -> Path:
@@ -65,6 +67,7 @@ ENV_KEYS = {
     "STUDIO_SSL_KEYFILE": "server.ssl_keyfile",
     "STUDIO_TRASH_DAYS": "library.trash_days",
     "STUDIO_CACHE_HOURS": "server.cache_hours",
+    "ASR_MODEL": "asr.model",
 }
 
 
@@ -153,6 +156,10 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     if quantize == "int8" and tts == "cpu":
         raise SettingsError("TTS_QUANTIZE=int8 needs a CUDA TTS_DEVICE (int8 on CPU is 20-50x slower); use none on cpu")
 
+    asr = str(OmegaConf.select(cfg, "asr.model", default="auto")).strip().lower()
+    if asr not in ASR_CHOICES:
+        raise SettingsError(f"ASR_MODEL={asr!r}: expected one of {', '.join(ASR_CHOICES)}")
+
     home = Path(str(cfg.home)).expanduser()
     if not home.is_absolute():
         home = (Path.cwd() / home).resolve()
@@ -188,4 +195,5 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         ssl_keyfile=str(keyfile) if keyfile else None,
         trash_days=_int("STUDIO_TRASH_DAYS", OmegaConf.select(cfg, "library.trash_days", default=14), 0, 3650),
         cache_hours=_int("STUDIO_CACHE_HOURS", OmegaConf.select(cfg, "server.cache_hours", default=24), 1, 24 * 365),
+        asr_model=asr,
     )

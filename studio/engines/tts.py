@@ -24,7 +24,7 @@ SAMPLE_RATE = 24000          # Hz, the 12 Hz speech tokenizer's output rate
 FRAME_RATE = 12.5            # codec frames per second (1920 samples per frame)
 MAX_TEXT_CHARS = 600         # one line of dialogue, not a chapter
 MAX_INSTRUCT_CHARS = 500     # a voice description
-MAX_SAMPLES = 8              # batch rows per call (takes x lines)
+MAX_SAMPLES = 10             # batch rows per call (takes x lines): Cast & Direct's K_MAX takes of a line in one call
 # Frame budget per request. 0.3 s per character (~3.3 chars/s) is slower than slow
 # speech in any supported language, plus a 3 s floor for very short lines; a take
 # that runs past it is a runaway (no EOS) and is cut there.

@@ -90,13 +90,24 @@ class RVCConverter:
             self._current = key, Pipeline(model, self.contentvec, index, self.rmvpe_path, self.device)
         return self._current[1]
 
-    def convert(self, sources: list[np.ndarray], sr: int, voice: Voice, **options) -> Conversion:
+    def convert(self, sources: list[np.ndarray], sr: int, voice: Voice, seeds: list[int] | None = None,
+                **options) -> Conversion:
+        """seeds: one per source; the synthesizer's noise then depends on it alone (takes reproducible)."""
         from rvc.pipeline import SAMPLE_RATE, ConvertOptions
 
         if voice.rvc_model is None:
             raise ValueError("RVC needs a voice model: pick one from the RVC voices")
+        if seeds is not None and len(seeds) != len(sources):
+            raise ValueError(f"got {len(seeds)} seeds for {len(sources)} sources")
         pipeline, opts = self._pipeline(voice), ConvertOptions(**options)
-        results = [pipeline(resample(s, sr, SAMPLE_RATE), opts) for s in sources]
+        results = []
+        for i, source in enumerate(sources):
+            # the synthesizer draws its noise from the global RNG: fork it so a seed fixes one take only
+            cuda = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+            with torch.random.fork_rng(devices=cuda, enabled=seeds is not None):
+                if seeds is not None:
+                    torch.manual_seed(int(seeds[i]))
+                results.append(pipeline(resample(source, sr, SAMPLE_RATE), opts))
         method = results[0].f0_method
         notes = [f"pitch: {method}" if method else "this model has no pitch guidance",
                  "index: used" if voice.rvc_index and opts.index_rate > 0 else "index: not used"]

@@ -8,7 +8,7 @@ from ..service import Studio
 from ..settings import check_exposure
 from ..users import authenticator
 from ..webguard import WebGuard
-from . import cast, convert, design, train
+from . import cast, convert, design, direct, scene, train
 from .common import StudioBlocks
 
 TITLE = "Voice Acting Studio"
@@ -25,11 +25,13 @@ def build_app(studio: Studio) -> gr.Blocks:
         keep_events = design.build(studio)
         table, picker, refresh = cast.build(studio)
         convert_loaders = convert.build(studio)
+        direct_keeps, direct_loaders = direct.build(studio)
+        scene.build(studio)
         train.build(studio)
-        for event in keep_events:
+        for event in keep_events + direct_keeps:
             event.then(refresh, None, [table, picker], api_visibility="private")
         demo.load(refresh, None, [table, picker], api_visibility="private")
-        for fn, outputs in convert_loaders:
+        for fn, outputs in convert_loaders + direct_loaders:
             demo.load(fn, None, outputs, api_visibility="private")
 
         def health() -> dict:
@@ -58,8 +60,8 @@ def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
     from gradio.utils import get_upload_folder
 
     home = s.home
-    private = [home / "library.db", home / "library.db-wal", home / "library.db-shm", s.models_dir, home / "rvc",
-               home / "trash", home / "training", s.users_file]  # training: raw datasets and checkpoints
+    databases = [home / f"{db}{end}" for db in ("library.db", "takes.db", "scenes.db") for end in ("", "-wal", "-shm")]
+    private = databases + [s.models_dir, home / "rvc", home / "trash", home / "training", s.users_file]
     guard = Middleware(WebGuard, served_folders=[get_upload_folder()])
     return demo.launch(server_name=host, server_port=port, auth=authenticator(s.auth) if s.auth else None,
                        allowed_paths=[str(home)], blocked_paths=[str(p) for p in private],

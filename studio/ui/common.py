@@ -46,7 +46,7 @@ def language_dropdown() -> gr.Dropdown:
 def user_errors(fn: Callable) -> Callable:
     """Show studio errors as gr.Error with their own words; a traceback in the log only if unexpected.
 
-    Works for plain functions and generators (streaming events).
+    Works for plain functions and generators (streaming events: an error after some updates keeps those).
     """
     name = getattr(fn, "__name__", str(fn))
     if inspect.isgeneratorfunction(fn):

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+from compare import assert_close, assert_equal
 
 from rvc.content import load_contentvec
 from rvc.dataset import (FILELIST, normalise, quiet_slices, slice_and_normalise, split_pieces, write_dataset,
@@ -51,7 +52,7 @@ def test_pieces_are_3_7_s_every_3_4_s_with_a_whole_remainder():
 
 def test_normalisation_follows_the_recipe_and_skips_broken_clips():
     x = _tone(1.0, amp=0.2)
-    np.testing.assert_allclose(normalise(x), x / 0.2 * 0.675 + 0.25 * x, rtol=1e-5)
+    assert_close(normalise(x), x / 0.2 * 0.675 + 0.25 * x, "normalised clip")
     assert abs(np.abs(normalise(x)).max() - 0.725) < 1e-3
     assert normalise(x * 20) is None and normalise(np.zeros(100, np.float32)) is None
 
@@ -86,7 +87,7 @@ def test_prepared_dataset_has_rvc_layout_and_caches_features(tmp_path, espeak):
     assert feats.shape == ((n16 - 400) // 320 + 1, 768) and feats.dtype == np.float32
     coarse, hz = np.load(ds / "2a_f0" / "0.wav.npy"), np.load(ds / "2b-f0nsf" / "0.wav.npy")
     assert coarse.shape == hz.shape == (n16 // 160 + 1,)
-    np.testing.assert_array_equal(coarse, coarse_f0(hz))  # the ids the synthesizer embeds, from the same f0
+    assert_equal(coarse, coarse_f0(hz), "coarse f0")  # the ids the synthesizer embeds, from the same f0
     lines = (ds / FILELIST).read_text().split()
     assert len(lines) == stats.clips + 2  # plus two mute lines, as RVC
     assert sum(line.startswith("mute/") for line in lines) == 2

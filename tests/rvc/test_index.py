@@ -64,3 +64,16 @@ def test_missing_or_corrupt_index_file(tmp_path):
     bad.write_bytes(b"not an index")
     with pytest.raises(ValueError, match="not a readable faiss index"):
         load_index(bad)
+
+
+def test_large_feature_sets_are_reduced_to_kmeans_centres(tmp_path):
+    """Past `kmeans_above` vectors (200k upstream) the index holds `kmeans_centers` centres (10k upstream)."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 16)).astype(np.float32) * 10
+    feats = np.repeat(centres, 30, axis=0) + 0.01 * rng.normal(size=(600, 16)).astype(np.float32)
+    index = load_index(build_index(feats, tmp_path / "big.index", kmeans_above=500, kmeans_centers=20))
+    assert index.index.ntotal == 20 and faiss.extract_index_ivf(index.index).nlist == n_ivf_lists(20)
+    # the stored vectors are cluster centres (random-init k-means may merge a few clusters)
+    nearest = np.abs(index.vectors[:, None, :] - centres[None]).max(-1).min(1)
+    assert (nearest < 0.1).sum() >= 10
+    assert load_index(build_index(feats[:500], tmp_path / "small.index", kmeans_above=500)).index.ntotal == 500

@@ -1,0 +1,159 @@
+"""Scene mode on tiny models, through gradio_client as a director's script would drive it."""
+import csv
+import io
+import re
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import Client, handle_file
+
+from studio.direct import DirectOptions
+from studio.mix import MIX
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """Title: Kitchen
+
+INT. KITCHEN - NIGHT
+
+Rain on the window.
+
+ANNA
+(quietly)
+You came back.
+
+BOB
+I never left.
+
+CLARA
+Both of you, stop.
+"""
+# Tiny TTS takes run to their frame budget; a short budget keeps the test to seconds per take.
+SHORT = DirectOptions(tts={"max_new_tokens": 16})
+
+
+@pytest.fixture(scope="module")
+def served(tiny_home, launch_studio, tmp_path_factory, shared_dir):
+    home = tmp_path_factory.mktemp("scene_home")
+    (home / "models").symlink_to(tiny_home / "models")
+    url, studio, close = launch_studio(home, ASR_MODEL="pocketsphinx")
+    studio.scenes.options = SHORT
+    client = Client(url, verbose=False)
+    female, sr = sf.read(shared_dir / "audio" / "cmu_arctic_female_a0009.wav", dtype="float32")
+    ref = home / "ada.wav"
+    sf.write(ref, np.concatenate([female, female]), sr)       # 6 s: a reference needs 3 s of speech
+    client.predict(handle_file(str(ref)), "Ada", "", "english", api_name="/cast_upload")
+    client.predict(handle_file(str(shared_dir / "audio" / "cmu_arctic_male_a0007.wav")), "Max", "", "english",
+                   api_name="/cast_upload")
+    yield client, studio
+    close()
+
+
+def table(out) -> list[dict]:
+    return [dict(zip(out["headers"], row)) for row in out["data"]]
+
+
+def test_fountain_scene_renders_exports_and_rerolls_one_line(served, tmp_path):
+    client, studio = served
+    imported = client.predict(SCRIPT, "kitchen", api_name="/scene_import")
+    assert imported["characters"] == ["ANNA", "BOB", "CLARA"]
+    assert [(x["character"], x["text"], x["direction"]) for x in imported["lines"]] == [
+        ("ANNA", "You came back.", "quietly"), ("BOB", "I never left.", ""), ("CLARA", "Both of you, stop.", "")]
+    assert [n["kind"] for n in imported["notes"]] == ["scene_heading", "action"]
+
+    with pytest.raises(Exception, match="not cast yet: ANNA, BOB, CLARA"):
+        client.predict("kitchen", 2, 1, api_name="/scene_render")
+    client.predict("kitchen", "anna", "Ada", api_name="/scene_cast")
+    client.predict("kitchen", "BOB", "Max", "seed-vc", None, "gruff", api_name="/scene_cast")
+    cast = client.predict("kitchen", "Clara", "Ada", direction="tired", api_name="/scene_cast")
+    assert [c["cast_member"] for c in cast["cast"]] == ["Ada", "Max", "Ada"]
+    with pytest.raises(Exception, match="no character 'DAVE' in scene 'kitchen'"):
+        client.predict("kitchen", "DAVE", "Max", api_name="/scene_cast")
+
+    job = client.submit("kitchen", 2, 11, api_name="/scene_render")
+    updates = list(job)
+    picked_counts = [int(re.search(r"\((\d)/3 lines picked\)", u[1]).group(1)) for u in updates]
+    assert picked_counts == sorted(picked_counts) and {1, 2, 3} <= set(picked_counts)   # streamed per line
+    rows = table(updates[-1][0])
+    assert [r["status"] for r in rows] == ["picked"] * 3 and [r["takes"] for r in rows] == [2, 2, 2]
+    first = {r["line"]: studio.scenes.summary("kitchen")["lines"][r["line"] - 1]["take_id"] for r in rows}
+
+    export = client.predict("kitchen", "wav", api_name="/scene_export")
+    z = zipfile.ZipFile(export)
+    mix, sr = sf.read(io.BytesIO(z.read("mix.wav")), dtype="float32")
+    stems = {n: sf.read(io.BytesIO(z.read(n)), dtype="float32")[0] for n in z.namelist() if n.startswith("stems/")}
+    assert sorted(stems) == ["stems/01-ANNA.wav", "stems/02-BOB.wav", "stems/03-CLARA.wav"]
+    takes = [sf.read(studio.takes.get(first[n]).audio_path) for n in (1, 2, 3)]
+    lens = [len(w) for w, _ in takes]
+    gap = round(MIX.gap_s * sr)
+    assert all(s == sr for _, s in takes)
+    assert len(mix) == sum(lens) + 2 * gap
+    assert all(len(s) == len(mix) for s in stems.values())
+    bob = stems["stems/02-BOB.wav"]
+    assert not np.any(bob[: lens[0] + gap]) and not np.any(bob[lens[0] + gap + lens[1]:])
+    cues = re.findall(r"(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})\n(.+)", z.read("subtitles.srt").decode())
+    assert [c[2] for c in cues] == ["ANNA: You came back.", "BOB: I never left.", "CLARA: Both of you, stop."]
+    seconds = lambda t: int(t[:2]) * 3600 + int(t[3:5]) * 60 + float(t[6:].replace(",", "."))  # noqa: E731
+    starts = [0, lens[0] + gap, lens[0] + lens[1] + 2 * gap]
+    assert [seconds(c[0]) for c in cues] == pytest.approx([s / sr for s in starts], abs=1e-3)
+    assert [seconds(c[1]) for c in cues] == pytest.approx([(s + n) / sr for s, n in zip(starts, lens)], abs=1e-3)
+    vtt = z.read("subtitles.vtt").decode()
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == 3 and "<v BOB>I never left." in vtt
+    sheet = list(csv.DictReader(io.StringIO(z.read("takesheet.csv").decode())))
+    assert [r["take_id"] for r in sheet] == [first[1], first[2], first[3]]
+    assert all(r["recogniser"] == "pocketsphinx" and "intelligibility" in r["rule"] for r in sheet)
+
+    rerolled = list(client.submit("kitchen", 2, api_name="/scene_reroll"))
+    after = studio.scenes.summary("kitchen")["lines"]
+    assert after[0]["take_id"] == first[1] and after[2]["take_id"] == first[3]
+    assert after[1]["take_id"] != first[2] and [r["takes"] for r in after] == [2, 4, 2]
+    assert table(rerolled[-1][0])[1]["status"] == "picked"
+
+    # swap back to the first pick: the scene re-assembles with it, nothing re-rendered
+    client.predict("kitchen", 2, first[2], api_name="/scene_swap")
+    assert studio.scenes.summary("kitchen")["lines"][1]["take_id"] == first[2]
+    assert len(studio.takes.list("scene: kitchen")) == 8
+    with pytest.raises(Exception, match="was not made for line 1"):
+        client.predict("kitchen", 1, first[2], api_name="/scene_swap")
+    with pytest.raises(Exception, match="line 9: scene 'kitchen' has lines 1 to 3"):
+        client.predict("kitchen", 9, api_name="/scene_reroll")
+
+
+def test_render_survives_a_restart(served, launch_studio):
+    client, studio = served
+    client.predict("A: First words.\nB: Second words.", "restart", api_name="/scene_import")
+    for character, member in (("A", "Ada"), ("B", "Max")):
+        client.predict("restart", character, member, api_name="/scene_cast")
+    events = studio.scenes.render("restart", 1, 5)
+    for ev in events:
+        if ev.kind == "picked":
+            break
+    events.close()                                        # the studio dies after the first line
+    done = studio.scenes.summary("restart")["lines"]
+    [kept] = [r for r in done if r["status"] == "picked"]
+
+    url, again, close = launch_studio(studio.settings.home, ASR_MODEL="pocketsphinx")
+    try:
+        again.scenes.options = SHORT
+        list(Client(url, verbose=False).submit("restart", 1, 5, api_name="/scene_render"))
+        lines = again.scenes.summary("restart")["lines"]
+        assert [r["status"] for r in lines] == ["picked", "picked"]
+        assert lines[kept["line"] - 1]["take_id"] == kept["take_id"] and lines[kept["line"] - 1]["takes"] == 1
+        assert len(again.takes.list("scene: restart")) == 2    # the done line was not redone
+    finally:
+        close()
+
+
+def test_the_api_has_the_contracted_names_and_parameters(served):
+    client, _ = served
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    params = {name: [(p["parameter_name"], p.get("parameter_default")) for p in named[name]["parameters"]]
+              for name in ("/scene_import", "/scene_cast", "/scene_render", "/scene_reroll", "/scene_export")}
+    assert [p for p, _ in params["/scene_import"]][:2] == ["script", "name"]
+    assert params["/scene_cast"][:6] == [("name", None), ("character", None), ("cast_member", None),
+                                         ("backend", "seed-vc"), ("rvc_voice", None), ("direction", "")]
+    assert params["/scene_render"] == [("name", None), ("k", 3), ("seed", None)]
+    assert [p for p, _ in params["/scene_reroll"]] == ["name", "line"]
+    assert params["/scene_export"][:2] == [("name", None), ("format", "wav")]

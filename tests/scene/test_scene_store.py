@@ -1,0 +1,50 @@
+"""The scene store: names are never paths, edits keep what did not change, re-casting invalidates."""
+import pytest
+
+from studio.scene import CastEntry, SceneError, SceneStore
+from studio.scene_render import NEUTRAL_DIRECTION, join_direction
+from studio.script import parse_script
+
+
+def test_names_are_rows_not_paths(tmp_path):
+    store = SceneStore(tmp_path)
+    scene = store.save_script("../../etc/passwd", parse_script("A: hi"))
+    assert store.get("../../ETC/passwd").id == scene.id
+    assert {p.name for p in tmp_path.rglob("*")} <= {"scenes.db", "scenes.db-shm", "scenes.db-wal"}
+    with pytest.raises(SceneError, match="no scene named 'other'"):
+        store.get("other")
+    with pytest.raises(SceneError, match="keep it under 60"):
+        store.save_script("x" * 61, parse_script("A: hi"))
+
+
+def test_a_new_script_keeps_the_picks_of_unchanged_lines(tmp_path):
+    store = SceneStore(tmp_path)
+    s = store.save_script("s", parse_script("A: one\nB: two\nC: three"))
+    store.set_cast("s", CastEntry("c", "Ada"))
+    for line in range(3):
+        store.add_take(s.id, line, f"t{line}")
+        store.set_pick(s.id, line, f"t{line}", {"score": 0.5})
+    s = store.save_script("s", parse_script("A: one\nB: two, changed"))
+    assert s.picks == {0: ("t0", {"score": 0.5})} and s.takes == {0: ["t0"]}
+    assert s.cast == {} and s.uncast() == ["A", "B"]          # C left the scene, and with it its cast
+
+
+def test_recasting_a_character_makes_its_lines_pending(tmp_path):
+    store = SceneStore(tmp_path)
+    s = store.save_script("s", parse_script("A: one\nB: two\nA: three"))
+    store.set_cast("s", CastEntry("a", "Ada"))
+    store.set_cast("s", CastEntry("B", "Max"))
+    for line in range(3):
+        store.set_pick(s.id, line, f"t{line}", {})
+    assert set(store.set_cast("s", CastEntry("A", "Ada")).picks) == {0, 1, 2}   # same voice: nothing lost
+    assert set(store.set_cast("s", CastEntry("A", "Max")).picks) == {1}
+    with pytest.raises(SceneError, match="no character 'Z' in scene 's'; its characters are A, B"):
+        store.set_cast("s", CastEntry("Z", "Max"))
+    with pytest.raises(SceneError, match="backend must be one of seed-vc, rvc"):
+        store.set_cast("s", CastEntry("A", "Max", backend="tts"))
+
+
+def test_directions_join_within_the_bound():
+    assert join_direction("whispering", "gruff old sailor.") == "whispering. gruff old sailor"
+    assert join_direction("", "") == NEUTRAL_DIRECTION
+    assert len(join_direction("a" * 150, "b" * 150)) == 200
