@@ -137,12 +137,17 @@ def trim_silence(wave: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
 
 def speech_seconds(wave: np.ndarray, sr: int) -> float:
     """Seconds of speech Silero VAD finds (its weights ship inside the package)."""
+    stamps = speech_stamps(resample(wave, sr, 16000))
+    return sum(s["end"] - s["start"] for s in stamps) / 16000.0
+
+
+def speech_stamps(wave16: np.ndarray) -> list[dict]:
+    """Silero VAD speech regions of 16 kHz audio: [{"start": sample, "end": sample}, ...]."""
     import torch
     from silero_vad import get_speech_timestamps
 
-    wave16 = resample(wave, sr, 16000)
-    stamps = get_speech_timestamps(torch.from_numpy(wave16), _silero(), sampling_rate=16000)
-    return sum(s["end"] - s["start"] for s in stamps) / 16000.0
+    return get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(wave16, dtype=np.float32)), _silero(),
+                                 sampling_rate=16000)
 
 
 _SILERO = None

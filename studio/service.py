@@ -20,6 +20,7 @@ from .library import CastMember, Library, connect
 from .scene_render import SceneRenderer
 from .settings import Settings
 from .takes import TakeStore
+from .training import Trainer
 from .voices import RVCVoice, RVCVoices
 
 MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS call)
@@ -55,6 +56,7 @@ class Studio:
         self.director.scorer = self.scenes.note_intelligibility  # Cast & Direct takes get an ASR score too
         self.models = registry.ModelPool()
         self.tiny = registry.is_tiny(settings.models_dir)
+        self.training = Trainer(self)  # datasets, the training process, previews, export
         self.started = time.time()
 
     # -- models ---------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Studio:
             reference = (audio.prepare_reference(wave, ref_sr), audio.REFERENCE_SR)
         else:
             raise ValueError("pick a cast member or upload a reference voice")
+        self.training.wait_for_device(self.settings.vc_device)
         return self.seed_vc().convert([source], sr, Voice(reference=reference), **options)
 
     def convert_rvc(self, source_path: str | Path, voice: str, **options) -> Conversion:
@@ -209,6 +212,7 @@ class Studio:
         rms_mix_rate, resample_sr (see rvc.ConvertOptions)."""
         v = self.rvc_voices.get(voice)
         source, sr = self._source(source_path)
+        self.training.wait_for_device(self.settings.vc_device)
         return self.rvc().convert([source], sr, Voice(rvc_model=v.model_path, rvc_index=v.index_path), **options)
 
     def save_take(self, wave: np.ndarray, sr: int, fmt: str = "wav", kind: str = "convert") -> Path:

@@ -8,7 +8,7 @@ from ..service import Studio
 from ..settings import check_exposure
 from ..users import authenticator
 from ..webguard import WebGuard
-from . import cast, convert, design, direct, scene
+from . import cast, convert, design, direct, scene, train
 from .common import QUIET, StudioBlocks
 
 TITLE = "Voice Acting Studio"
@@ -27,6 +27,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         convert_loaders = convert.build(studio)
         direct_keeps, direct_loaders = direct.build(studio)
         scene.build(studio)
+        train.build(studio)
         for event in keep_events + direct_keeps:
             event.then(refresh, None, [table, picker], **QUIET)
         demo.load(refresh, None, [table, picker], **QUIET)
@@ -60,7 +61,7 @@ def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
 
     home = s.home
     databases = [home / f"{db}{end}" for db in ("library.db", "takes.db", "scenes.db") for end in ("", "-wal", "-shm")]
-    private = databases + [s.models_dir, home / "rvc", home / "trash", s.users_file]
+    private = databases + [s.models_dir, home / "rvc", home / "trash", home / "training", s.users_file]
     guard = Middleware(WebGuard, served_folders=[get_upload_folder()])
     return demo.launch(server_name=host, server_port=port, auth=authenticator(s.auth) if s.auth else None,
                        allowed_paths=[str(home)], blocked_paths=[str(p) for p in private],

@@ -1,0 +1,169 @@
+"""Train tab: recordings -> dataset report -> training with live progress, previews, stop/resume -> export."""
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+import pandas as pd
+
+from ..service import Studio
+from ..training import ACTIVE, SAMPLE_RATES, TrainOptions, devices
+from .common import GPU_LANE, user_errors
+
+STATUS_EVERY_S = 1.0   # how often /train_status looks at the events file
+STATUS_QUIET_S = 5.0   # a status is sent at least this often, even when nothing changed
+
+GUIDE = ("Upload 5-10 minutes of one person speaking (several files or a zip). The dataset report shows what "
+         "will train before any training starts. Every *save every* epochs the model is saved and a held-out clip "
+         "is converted with it: listen, and watch the speaker similarity next to the smoothed loss; pick the epoch "
+         "where it stops improving and export it.")
+
+
+def report_markdown(report: dict | None) -> str:
+    if not report:
+        return ""
+    snr = "n/a (no pauses to measure)" if report.get("snr_db") is None else f"{report['snr_db']} dB"
+    lines = [f"**{report.get('name', '')}**: {report['minutes']} min of speech kept in {report['clips']} clips "
+             f"from {report['files']} file(s); clipping {report['clipped_percent']} %; estimated SNR {snr}; "
+             f"held-out preview clip {report['probe_seconds']} s."]
+    lines += [f"- ⚠ {w}" for w in report.get("warnings", [])]
+    lines += [f"- {n}" for n in report.get("notes", [])]
+    return "\n".join(lines)
+
+
+def status_view(status: dict | None, epoch: str | None = None):
+    """Status dict -> (message, mel loss plot, per-epoch similarity plot, chosen preview, saved epochs).
+
+    The two plots sit side by side; the similarity plot's tooltip also gives the smoothed mel loss at that save.
+    """
+    if not status or "state" not in status:
+        return "", None, None, None, gr.update(choices=[])
+    loss = status.get("loss") or {}
+    rows = [{"step": s, "loss": v, "series": "mel loss"} for s, v in zip(loss.get("step", []), loss.get("mel", []))]
+    rows += [{"step": s, "loss": v, "series": "smoothed"}
+             for s, v in zip(loss.get("step", []), loss.get("mel_smoothed", []))]
+    saves = status.get("saves") or []
+    per_epoch = [{"epoch": s["epoch"], "similarity": s["similarity"], "smoothed mel loss": s.get("mel_smoothed")}
+                 for s in saves if s.get("similarity") is not None]
+    message = f"**{status['state']}**: {status.get('message', '')}"
+    if status.get("notes"):
+        message += "\n" + "\n".join(f"- {n}" for n in status["notes"])
+    return (message, pd.DataFrame(rows, columns=["step", "loss", "series"]),
+            pd.DataFrame(per_epoch, columns=["epoch", "similarity", "smoothed mel loss"]),
+            preview_of(epoch, status),
+            gr.update(choices=[str(s["epoch"]) for s in saves]))
+
+
+def preview_of(epoch: str | None, status: dict | None) -> str | None:
+    """The preview of the chosen saved epoch (the latest when none is chosen)."""
+    previews = [s for s in (status or {}).get("saves") or [] if s.get("preview")]
+    chosen = [s for s in previews if str(s["epoch"]) == str(epoch)] if epoch else previews[-1:]
+    return chosen[0]["preview"] if chosen else None
+
+
+def build(studio: Studio) -> None:
+    trainer, opts = studio.training, TrainOptions()
+    with gr.Tab("Train"):
+        gr.Markdown(GUIDE)
+        with gr.Row():
+            files = gr.File(label="Recordings (audio files or a zip)", file_count="multiple",
+                            elem_id="train_files")
+            with gr.Column():
+                name = gr.Textbox(label="Voice name", elem_id="train_name", placeholder="Captain Hale")
+                isolate = gr.Checkbox(False, label="Isolate vocals first (music or noise behind the voice)")
+                prepare = gr.Button("Prepare dataset", elem_id="train_prepare")
+        report = gr.JSON(label="Dataset report", visible=False)
+        report_md = gr.Markdown(elem_id="train_report")
+        with gr.Row():
+            epochs = gr.Slider(*TrainOptions.EPOCHS, value=opts.epochs, step=1, label="Epochs")
+            batch_size = gr.Slider(*TrainOptions.BATCH, value=opts.batch_size, step=1,
+                                   label="Batch size (GPU memory / 2 GB is a good start)")
+            save_every = gr.Slider(*TrainOptions.SAVE_EVERY, value=opts.save_every, step=1,
+                                   label="Save and preview every N epochs")
+            sample_rate = gr.Dropdown(list(SAMPLE_RATES), value=opts.sample_rate, label="Sample rate")
+            f0 = gr.Checkbox(opts.f0, label="Pitch guidance (speech and singing)")
+            device = gr.Dropdown(["", *devices()], value="", label="Device (empty = the conversion device; "
+                                 "another GPU lets conversions run meanwhile)")
+        with gr.Row():
+            start = gr.Button("Train", variant="primary", elem_id="train_start")
+            stop = gr.Button("Stop", variant="stop", elem_id="train_stop")
+            resume = gr.Button("Resume", elem_id="train_resume")
+        status = gr.JSON(label="Training status", visible=False)
+        status_md = gr.Markdown(elem_id="train_status")
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Mel loss")
+            epoch_plot = gr.LinePlot(x="epoch", y="similarity", tooltip=["epoch", "similarity", "smoothed mel loss"],
+                                     label="Per saved epoch: the preview's speaker similarity to the dataset "
+                                           "(higher is closer; pick where it stops rising)")
+        preview = gr.Audio(label="Preview: the held-out clip converted by the chosen epoch (default the latest)",
+                           type="filepath", interactive=False, elem_id="train_preview")
+        with gr.Row():
+            epoch = gr.Dropdown([], label="Export epoch (empty = final or latest)", allow_custom_value=True)
+            export = gr.Button("Export and add to RVC voices", elem_id="train_export")
+        with gr.Row():
+            pth, index, archive = (gr.File(label=label, interactive=False)
+                                   for label in ("Model (.pth)", "Index (.index)", "Both (.zip)"))
+        export_md = gr.Markdown(elem_id="train_export_status")
+
+        @user_errors
+        def dataset_prepare(files, name, isolate=False, progress=gr.Progress()) -> dict:
+            """Check and slice recordings into a dataset; returns the report (minutes, clips, clipping, SNR)."""
+            paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+            return trainer.prepare(paths, name, bool(isolate),
+                                   on_progress=lambda fraction, desc: progress(fraction, desc=desc))
+
+        @user_errors
+        def train_start(name, epochs, batch_size, sample_rate="40k", f0=True, save_every=opts.save_every,
+                        device="") -> dict:
+            """Start training a prepared dataset; returns the status at once (watch /train_status)."""
+            return trainer.start(name, int(epochs), int(batch_size), sample_rate, bool(f0), int(save_every),
+                                 device or None)
+
+        @user_errors
+        def train_stop(name) -> dict:
+            """Stop training, keeping the latest checkpoint (Resume continues from it)."""
+            return trainer.stop(name)
+
+        @user_errors
+        def train_resume(name) -> dict:
+            """Continue training from the latest checkpoint (same step and optimiser state)."""
+            return trainer.resume(name)
+
+        @user_errors
+        def train_status(name):
+            """Stream the training status until it finishes, stops or fails (the last one says which)."""
+            last, sent = None, 0.0
+            while True:
+                s = trainer.status(name)
+                if s != last or time.monotonic() - sent > STATUS_QUIET_S:
+                    yield s
+                    last, sent = s, time.monotonic()
+                if s["state"] not in ACTIVE:
+                    return
+                time.sleep(STATUS_EVERY_S)
+
+        @user_errors
+        def train_export(name, epoch=None):
+            """Build the index and export <name>.pth, <name>.index and a zip; adds the voice to RVC voices."""
+            out = trainer.export(name, int(epoch) if epoch not in (None, "") else None)
+            return out["pth"], out["index"], out["zip"], (f"Exported epoch {out['epoch']} as RVC voice "
+                                                          f"**{out['voice']}**: it is in Convert and Cast & "
+                                                          "Direct now.")
+
+        view = [status_md, loss_plot, epoch_plot, preview, epoch]
+        # Declared first so the public name is exactly /train_status (the private watchers below reuse the fn).
+        name.submit(train_status, name, status, api_name="train_status", concurrency_limit=None)
+        prepare.click(dataset_prepare, [files, name, isolate], report, api_name="dataset_prepare",
+                      concurrency_id=GPU_LANE, concurrency_limit=1).then(
+            report_markdown, report, report_md, api_visibility="private")
+        start_inputs = [name, epochs, batch_size, sample_rate, f0, save_every, device]
+        for button, fn, inputs, api in ((start, train_start, start_inputs, "train_start"),
+                                        (resume, train_resume, [name], "train_resume")):
+            # Starting waits for conversions on the GPU lane; the training then runs outside the queue.
+            button.click(fn, inputs, status, api_name=api, concurrency_id=GPU_LANE, concurrency_limit=1).then(
+                train_status, name, status, api_visibility="private", concurrency_limit=None)
+        stop.click(train_stop, name, status, api_name="train_stop", concurrency_limit=None)
+        status.change(status_view, [status, epoch], view, api_visibility="private", queue=False)
+        epoch.change(preview_of, [epoch, status], preview, api_visibility="private", queue=False)
+        export.click(train_export, [name, epoch], [pth, index, archive, export_md], api_name="train_export",
+                     concurrency_id=GPU_LANE, concurrency_limit=1)
