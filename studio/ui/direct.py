@@ -7,7 +7,7 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU_LANE, language_dropdown, user_errors
+from .common import GPU_LANE, QUIET, language_dropdown, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
@@ -190,6 +190,6 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             return gr.update(choices=[v["name"] for v in studio.rvc_list()], value=selected)
 
         # Pickers re-read the library whenever they are opened, so voices added in any tab show up.
-        cast.focus(cast_choices, cast, cast, api_visibility="private", queue=False)
-        rvc_voice.focus(rvc_choices, rvc_voice, rvc_voice, api_visibility="private", queue=False)
+        cast.focus(cast_choices, cast, cast, queue=False, **QUIET)
+        rvc_voice.focus(rvc_choices, rvc_voice, rvc_voice, queue=False, **QUIET)
     return [keep_event], [(cast_choices, [cast]), (rvc_choices, [rvc_voice]), (refresh_history, [history])]

@@ -8,7 +8,7 @@ from ..mix import MAX_GAP_S, MIX, MixOptions
 from ..script import FORMATS
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, user_errors
+from .common import GPU_LANE, LANGUAGES, QUIET, user_errors
 
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
@@ -170,5 +170,5 @@ def build(studio: Studio) -> None:
             return (gr.update(choices=[m["name"] for m in studio.cast_list()]),
                     gr.update(choices=[v["name"] for v in studio.rvc_list()]))
 
-        cast_member.focus(choices, None, [cast_member, rvc_voice], api_visibility="private", queue=False)
-        rvc_voice.focus(choices, None, [cast_member, rvc_voice], api_visibility="private", queue=False)
+        cast_member.focus(choices, None, [cast_member, rvc_voice], queue=False, **QUIET)
+        rvc_voice.focus(choices, None, [cast_member, rvc_voice], queue=False, **QUIET)
