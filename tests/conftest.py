@@ -80,6 +80,19 @@ def tiny_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def new_home(tiny_home, tmp_path_factory):
+    """new_home() -> a fresh STUDIO_HOME sharing the tiny models: every served studio gets its own library,
+    so no test sees another's cast members, voices or takes."""
+
+    def make() -> pathlib.Path:
+        home = tmp_path_factory.mktemp("home")
+        (home / "models").symlink_to(tiny_home / "models")
+        return home
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def launch_studio(tmp_path_factory):
     """launch_studio(home) -> (url, studio, close): the real app served on a free loopback port."""
     from studio.service import Studio

@@ -17,8 +17,8 @@ PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename",
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio):
-    url, studio, close = launch_studio(tiny_home)
+def served(new_home, launch_studio):
+    url, studio, close = launch_studio(new_home())
     yield Client(url, verbose=False), studio
     close()
 
@@ -34,7 +34,7 @@ def test_api_lists_exactly_the_public_endpoints(served):
     assert named == PUBLIC, f"missing {sorted(PUBLIC - named)}, unexpected {sorted(named - PUBLIC)}"
 
 
-def test_design_three_samples_keep_one_and_find_it_after_restart(served, tiny_home, launch_studio):
+def test_design_three_samples_keep_one_and_find_it_after_restart(served, launch_studio):
     client, studio = served
     # Qwen3-TTS's own spelling of the language, as a script writer would type it
     out = client.predict("Hoist the sails, lads.", "a gravelly old sea captain, low and slow", "English", 3, 7,
@@ -54,7 +54,7 @@ def test_design_three_samples_keep_one_and_find_it_after_restart(served, tiny_ho
     assert "Captain Hale" in msg
     assert [m["name"] for m in client.predict(api_name="/cast_list")].count("Captain Hale") == 1
 
-    url2, _, close2 = launch_studio(tiny_home)  # a restart: a new studio process state on the same home
+    url2, _, close2 = launch_studio(served[1].settings.home)  # a restart: a new studio process state on the same home
     try:
         members = Client(url2, verbose=False).predict(api_name="/cast_list")
         [captain] = [m for m in members if m["name"] == "Captain Hale"]

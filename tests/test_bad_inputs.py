@@ -248,7 +248,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def studio_with_a_library(tiny_home, launch_studio, espeak, tmp_path_factory):
+def studio_with_a_library(new_home, launch_studio, espeak, tmp_path_factory):
     """A served studio holding one cast member (Keeper) and one RVC voice (Hale)."""
     import rvc.tiny
 
@@ -257,7 +257,7 @@ def studio_with_a_library(tiny_home, launch_studio, espeak, tmp_path_factory):
     rvc.tiny.build_tiny(voice, rvc.tiny.tiny_dims())
     speech = espeak("I have kept this lighthouse for thirty years and never once missed a night.", voice="en-us+f2",
                     name="keeper.wav")
-    url, studio, close = launch_studio(tiny_home)
+    url, studio, close = launch_studio(new_home())
     client = Client(url, verbose=False)
     for name in ("Keeper",):
         if name not in [m["name"] for m in client.predict(api_name="/cast_list")]:

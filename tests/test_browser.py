@@ -118,11 +118,11 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page_url(tiny_home, launch_studio, espeak, tmp_path_factory):
+def page_url(new_home, launch_studio, espeak, tmp_path_factory):
     """The studio served with a non-empty library (one uploaded cast member), and the walk's inputs."""
     import rvc.tiny
 
-    url, studio, close = launch_studio(tiny_home)
+    url, studio, close = launch_studio(new_home())
     ref = espeak("I have kept this lighthouse for thirty years and never once missed a night.", voice="en-us+f2")
     member = "Lighthouse Keeper"
     if member not in [m["name"] for m in studio.cast_list()]:

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio):
-    url, studio, close = launch_studio(tiny_home)
+def served(new_home, launch_studio):
+    url, studio, close = launch_studio(new_home())
     yield Client(url, verbose=False), studio
     close()
 

@@ -16,8 +16,8 @@ FAST = dict(tts={"max_new_tokens": 16}, diffusion_steps=2)
 
 
 @pytest.fixture(scope="module")
-def studio(tiny_home, espeak):
-    s = Studio(load_settings(env={"STUDIO_HOME": str(tiny_home), "TTS_DEVICE": "cpu", "SE_MODEL": "resemblyzer"}))
+def studio(new_home, espeak):
+    s = Studio(load_settings(env={"STUDIO_HOME": str(new_home()), "TTS_DEVICE": "cpu", "SE_MODEL": "resemblyzer"}))
     ref = espeak("I have kept this lighthouse for thirty years and never once missed a night.", voice="en-us+f2")
     s.cast_upload(ref, "Nell", "a weathered lighthouse keeper")
     return s

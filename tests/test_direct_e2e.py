@@ -14,8 +14,8 @@ DIRECT_PARAMS = ["line", "direction", "cast_member", "k", "backend", "rvc_voice"
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio, espeak):
-    url, studio, close = launch_studio(tiny_home, DEFAULT_DIFF_STEPS="2", SE_MODEL="resemblyzer")
+def served(new_home, launch_studio, espeak):
+    url, studio, close = launch_studio(new_home(), DEFAULT_DIFF_STEPS="2", SE_MODEL="resemblyzer")
     client = Client(url, verbose=False)
     ref = espeak("The tide comes in twice a day and I have watched it for forty years.", voice="en-us+Annie")
     client.predict(handle_file(str(ref)), "Marnie", "an old fisherwoman", "english", api_name="/cast_upload")

@@ -14,8 +14,8 @@ TAKE_TEXT = "Bring the lamp up the stairs, the storm will be on us before the ti
 
 
 @pytest.fixture(scope="module")
-def studio(tiny_home):
-    s = Studio(load_settings(env={"STUDIO_HOME": str(tiny_home), "TTS_DEVICE": "cpu", "SE_MODEL": "resemblyzer"}))
+def studio(new_home):
+    s = Studio(load_settings(env={"STUDIO_HOME": str(new_home()), "TTS_DEVICE": "cpu", "SE_MODEL": "resemblyzer"}))
     assert s.speaker().name == "resemblyzer"
     return s
 

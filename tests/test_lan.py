@@ -20,9 +20,9 @@ ANN = ("ann", "correct-horse-battery")
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio):
+def served(new_home, launch_studio):
     """The studio with logins: (url, studio)."""
-    url, studio, close = launch_studio(tiny_home, STUDIO_AUTH=":".join(ANN))
+    url, studio, close = launch_studio(new_home(), STUDIO_AUTH=":".join(ANN))
     yield url, studio
     close()
 
@@ -165,14 +165,14 @@ def test_throttle_unlocks_after_the_wait_and_doubles_it_for_repeat_offenders():
     assert throttle.wait_s("10.0.0.5") == 0
 
 
-def test_https_with_a_self_signed_pair_made_as_the_readme_says(tiny_home, launch_studio, tmp_path):
+def test_https_with_a_self_signed_pair_made_as_the_readme_says(new_home, launch_studio, tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-subj",
                     "/CN=studio.lan", "-addext", "subjectAltName=DNS:studio.lan,IP:127.0.0.1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True, timeout=60)
     readme = (ROOT / "README.md").read_text()
     assert 'openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=studio.lan"' in readme
-    url, _, close = launch_studio(tiny_home, STUDIO_AUTH=":".join(ANN), STUDIO_SSL_CERTFILE=str(cert),
+    url, _, close = launch_studio(new_home(), STUDIO_AUTH=":".join(ANN), STUDIO_SSL_CERTFILE=str(cert),
                                   STUDIO_SSL_KEYFILE=str(key))
     try:
         assert url.startswith("https://")

@@ -108,9 +108,10 @@ def test_se_model_setting_is_validated_and_resolved(tmp_path):
 
 
 @pytest.mark.slow
-def test_similarity_api_ranks_the_cast_voice_first_and_health_names_the_encoder(tiny_home, launch_studio, voices):
+def test_similarity_api_ranks_the_cast_voice_first_and_health_names_the_encoder(new_home, launch_studio, voices):
     ref, cands = voices
-    url, studio, close = launch_studio(tiny_home, SE_MODEL="resemblyzer")
+    home = new_home()
+    url, studio, close = launch_studio(home, SE_MODEL="resemblyzer")
     try:
         client = Client(url, verbose=False)
         client.predict(handle_file(str(ref)), "Similarity keeper", "lighthouse keeper", "english",
@@ -125,7 +126,7 @@ def test_similarity_api_ranks_the_cast_voice_first_and_health_names_the_encoder(
             client.predict("Nobody", [handle_file(str(cands[0]))], api_name="/similarity")
     finally:
         close()
-    url, _, close = launch_studio(tiny_home)  # tiny install has ECAPA: auto picks it
+    url, _, close = launch_studio(home)  # tiny install has ECAPA: auto picks it
     try:
         assert Client(url, verbose=False).predict(api_name="/health")["speaker_encoder"] == "ecapa"
     finally:

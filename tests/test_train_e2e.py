@@ -31,8 +31,8 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio):
-    url, studio, close = launch_studio(tiny_home)
+def served(new_home, launch_studio):
+    url, studio, close = launch_studio(new_home())
     yield Client(url, verbose=False), studio
     for t in studio.training.list():  # trainings outlive the page by design; not the tests
         studio.training.stop(t.name, grace_s=10)

@@ -35,9 +35,8 @@ SHORT = DirectOptions(tts={"max_new_tokens": 16})
 
 
 @pytest.fixture(scope="module")
-def served(tiny_home, launch_studio, tmp_path_factory, shared_dir):
-    home = tmp_path_factory.mktemp("scene_home")
-    (home / "models").symlink_to(tiny_home / "models")
+def served(new_home, launch_studio, shared_dir):
+    home = new_home()
     url, studio, close = launch_studio(home, ASR_MODEL="pocketsphinx")
     studio.scenes.options = SHORT
     client = Client(url, verbose=False)
