@@ -56,6 +56,15 @@ def type_into(page, elem_id: str, text: str) -> None:
     box.fill(text)
 
 
+def set_slider(page, elem_id: str, value: int) -> None:
+    """Type a value into a slider's number box and leave it, as a person would."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.click()
+    box.fill(str(value))
+    box.press("Tab")
+    expect(page.locator(f"#{elem_id} input[type=range]")).to_have_value(str(value))
+
+
 def walk_design(page, ctx: dict) -> None:
     type_into(page, "design_description", "a gravelly old sea captain, low and slow")
     type_into(page, "design_text", "Hoist the sails, lads.")
@@ -104,7 +113,103 @@ def walk_convert(page, ctx: dict) -> None:
     assert any(t.suffix == ".mp3" for t in takes) and all(t.stat().st_size > 0 for t in takes), takes
 
 
-TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert)]
+def watch(page, script: str) -> None:
+    """Record what `script` (a JS expression) gives every 25 ms, in the page, so brief states are seen."""
+    page.evaluate("""expr => { window.__seen = []; clearInterval(window.__watch);
+        window.__watch = setInterval(() => { const v = String(eval(expr));
+            if (window.__seen[window.__seen.length - 1] !== v) window.__seen.push(v); }, 25); }""", script)
+
+
+def seen(page) -> list[str]:
+    """The states `watch` recorded, in order (each once per change); stops watching."""
+    return page.evaluate("() => { clearInterval(window.__watch); return window.__seen; }")
+
+
+def walk_direct(page, ctx: dict) -> None:
+    pick(page, "direct_cast", ctx["member"])
+    type_into(page, "direct_line", "Who goes there?")
+    type_into(page, "direct_direction", "whisper with trembling fear")
+    set_slider(page, "direct_k", 2)
+    expect(page.locator("#direct_take_3")).to_be_hidden()  # two take slots shown for K=2
+    watch(page, "[1, 2].map(i => document.querySelector('#direct_take_' + i + ' audio') ? 1 : 0).join('')")
+    page.locator("#direct_go").click()
+    expect(page.locator("#direct_best")).to_contain_text("Best: take", timeout=EVENT_TIMEOUT_MS)
+    expect(page.locator("#direct_take_2 audio").first).to_be_attached()
+    settled(page)
+    states = seen(page)
+    assert "10" in states and states[-1] == "11", states  # take 1 played while take 2 was still being made
+    expect(page.locator("#direct_take_1, #direct_take_2").filter(has_text="best")).to_have_count(1)
+    pick(page, "direct_pick", "1")
+    page.locator("#direct_circle").click()
+    expect(page.locator("#direct_take_1")).to_contain_text("circled", timeout=EVENT_TIMEOUT_MS)
+    settled(page)
+    set_slider(page, "direct_k", 3)  # a slot that was hidden during the run shows up idle
+    expect(page.locator("#direct_take_3")).to_be_visible()
+    settled(page)
+    page.get_by_text("Project history and export").click()
+    expect(page.locator("#direct_history")).to_contain_text("Who goes there?")
+    page.locator("#direct_export").click()
+    expect(page.locator("#direct_export_file")).to_contain_text(".zip", timeout=EVENT_TIMEOUT_MS)
+    settled(page)
+
+
+SCENE = """INT. LIGHTHOUSE - NIGHT
+
+ANNA
+(quietly)
+You came back.
+
+BOB
+I never left.
+"""
+
+
+def walk_scene(page, ctx: dict) -> None:
+    type_into(page, "scene_script", SCENE)
+    type_into(page, "scene_name", "lighthouse")
+    page.locator("#scene_import").click()
+    expect(page.locator("#scene_lines")).to_contain_text("I never left.", timeout=EVENT_TIMEOUT_MS)
+    expect(page.locator("#scene_cast_table")).to_contain_text("BOB")
+    settled(page)
+    for character, member in (("ANNA", ctx["member"]), ("BOB", "Bosun Reed")):
+        pick(page, "scene_character", character)
+        pick(page, "scene_cast_member", member)
+        page.locator("#scene_cast").click()
+        expect(page.locator("#scene_cast_table")).to_contain_text(member, timeout=EVENT_TIMEOUT_MS)
+        settled(page)
+    set_slider(page, "scene_k", 1)
+    watch(page, "(document.querySelector('#scene_status') || {}).innerText")
+    page.locator("#scene_render").click()
+    expect(page.locator("#scene_status")).to_contain_text("(2/2 lines picked)", timeout=EVENT_TIMEOUT_MS)
+    settled(page)
+    assert any("(1/2 lines picked)" in s for s in seen(page))  # the table updated line by line
+    words = page.locator("#scene_lines").inner_text().split()
+    assert words.count("picked") == 2, words  # each line's status
+    expect(page.locator("#scene_picked audio").first).to_be_attached()  # the last pick stays playable
+    page.locator("#scene_export").click()
+    expect(page.locator("#scene_export_file")).to_contain_text(".zip", timeout=EVENT_TIMEOUT_MS)
+    settled(page)
+
+
+def walk_train(page, ctx: dict) -> None:
+    page.locator("#train_files input[type=file]").set_input_files([str(p) for p in ctx["recordings"]])
+    expect(page.locator("#train_files")).to_contain_text(ctx["recordings"][-1].stem)  # uploaded
+    type_into(page, "train_name", "Keeper")
+    page.locator("#train_prepare").click()
+    expect(page.locator("#train_report")).to_contain_text("min of speech kept", timeout=EVENT_TIMEOUT_MS)
+    expect(page.locator("#train_report")).to_contain_text("from 3 file(s)")
+    settled(page)
+
+
+TABS = [("Voice Design", walk_design), ("Cast", walk_cast), ("Convert", walk_convert),
+        ("Cast & Direct", walk_direct), ("Scene", walk_scene), ("Train", walk_train)]
+
+
+KEEPER = ("The lighthouse keeper climbed the spiral stairs every evening before the sun went down, trimmed the "
+          "wick, polished the great lens, and watched the ships pass along the rocky coast. On stormy nights the "
+          "waves crashed against the tower and the wind howled through the shutters, while sailors far out at sea "
+          "looked for his light and knew that the harbour was close at hand. In the morning he wrote the weather "
+          "in his logbook and counted the gulls on the breakwater.")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +227,10 @@ def page_url(new_home, launch_studio, espeak, tmp_path_factory):
     """The studio served with a non-empty library (one uploaded cast member), and the walk's inputs."""
     import rvc.tiny
 
-    url, studio, close = launch_studio(new_home())
+    from studio.direct import DirectOptions
+
+    url, studio, close = launch_studio(new_home(), DEFAULT_DIFF_STEPS="2")
+    studio.scenes.options = DirectOptions(tts={"max_new_tokens": 16})  # tiny takes run to their frame budget
     ref = espeak("I have kept this lighthouse for thirty years and never once missed a night.", voice="en-us+f2")
     member = "Lighthouse Keeper"
     if member not in [m["name"] for m in studio.cast_list()]:
@@ -131,7 +239,10 @@ def page_url(new_home, launch_studio, espeak, tmp_path_factory):
     voice = {"voice": folder / "Hale.pth", "index": folder / "added_IVF20_Flat_nprobe_1_Hale_v2.index"}
     rvc.tiny.build_tiny(voice, rvc.tiny.tiny_dims())
     source = espeak("Batten down the hatches, the storm is nearly here.", voice="en-us+m1")
-    yield url, {"member": member, "source": source, "takes": studio.takes_dir, "rvc_voice": [voice["voice"], voice["index"]]}
+    # 3 x 26 s of espeak: past the minute of speech a dataset needs once pauses and the probe clip are taken out
+    recordings = [espeak(KEEPER, name=f"keeper_{i}.wav") for i in range(3)]
+    yield url, {"member": member, "source": source, "takes": studio.takes_dir,
+                "rvc_voice": [voice["voice"], voice["index"]], "recordings": recordings}
     close()
 
 
@@ -148,10 +259,15 @@ def test_every_tab_works_with_the_mouse_and_leaves_no_progress_overlay(browser, 
         page.get_by_role("tab", name=TABS[0][0]).wait_for()
         settled(page)  # the page-load events (cast table, pickers) have finished and cleared their progress
         for label, walk in TABS:
+            name = label.lower().replace(" & ", "_").replace(" ", "_")
             page.get_by_role("tab", name=label, exact=True).click()
             settled(page)
-            walk(page, ctx)
-            page.screenshot(path=str(shots / f"{label.lower().replace(' & ', '_').replace(' ', '_')}.png"), full_page=True)
+            try:
+                walk(page, ctx)
+            except BaseException:
+                page.screenshot(path=str(shots / f"{name}_failed.png"), full_page=True)  # where the walk stopped
+                raise
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     finally:
         context.close()
     assert not errors, errors

@@ -49,11 +49,12 @@ def build(studio: Studio) -> None:
 
         with gr.Row():
             k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
-                          label="Takes per line (K)")
+                          label="Takes per line (K)", elem_id="scene_k")
             seed = gr.Number(value=None, precision=0, label="Seed (empty = random)")
             do_render = gr.Button("Render scene", variant="primary", elem_id="scene_render")
         lines = gr.Dataframe(headers=LINE_COLUMNS, interactive=False, label="Lines", elem_id="scene_lines")
-        picked = gr.Audio(label="Last picked take", type="filepath", interactive=False, buttons=["download"])
+        picked = gr.Audio(label="Last picked take", type="filepath", interactive=False, buttons=["download"],
+                          elem_id="scene_picked")
 
         with gr.Row():
             line = gr.Number(value=1, precision=0, label="Line", elem_id="scene_line")
@@ -74,8 +75,8 @@ def build(studio: Studio) -> None:
             return [[r.get(c) for c in LINE_COLUMNS] for r in rows]
 
         def stream(events):
+            audio = None  # the last picked take stays in its player until the next pick (not cleared per event)
             for ev in events:
-                audio = None
                 if ev.kind == "picked" and ev.line is not None:
                     take_id = ev.lines[ev.line - 1]["take_id"]
                     audio = str(studio.takes.get(take_id).audio_path)
