@@ -51,7 +51,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             with gr.Column(scale=2):
                 k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                               label="Takes", elem_id="direct_k")
-                seed = gr.Number(-1, precision=0, label="Seed (-1 = random; same seed, same takes; Re-roll draws new ones)",
+                seed = gr.Number(None, precision=0, label="Seed (same seed, same takes; Re-roll draws new ones)",
                                  elem_id="direct_seed")
                 language = language_dropdown()
                 project = gr.Textbox("default", label="Project", elem_id="direct_project")
@@ -96,7 +96,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
 
             progress(0, desc="Starting")
             events = studio.director.direct(line, direction, cast_member, k, backend, rvc_voice or None,
-                                            None if seed is None or seed < 0 else int(seed), language, project,
+                                            None if seed is None else int(seed), language, project,
                                             user=_user(request), convert_style=bool(convert_style),
                                             on_progress=on_progress)
             takes: list = []

@@ -50,7 +50,7 @@ def build(studio: Studio) -> None:
         with gr.Row():
             k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                           label="Takes per line (K)", elem_id="scene_k")
-            seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+            seed = gr.Number(value=None, precision=0, label="Seed (empty = random)")
             do_render = gr.Button("Render scene", variant="primary", elem_id="scene_render")
         lines = gr.Dataframe(headers=LINE_COLUMNS, interactive=False, label="Lines", elem_id="scene_lines")
         picked = gr.Audio(label="Last picked take", type="filepath", interactive=False, buttons=["download"],
@@ -98,7 +98,7 @@ def build(studio: Studio) -> None:
                          progress=gr.Progress()):
             """Render every pending line (K takes each, best picked); streams the line table per line."""
             on = lambda done, total, desc: progress((done, total), desc=desc)  # noqa: E731
-            yield from stream(scenes.render(name, int(k), None if seed in (None, "") or int(seed) < 0 else int(seed),
+            yield from stream(scenes.render(name, int(k), None if seed in (None, "") else int(seed),
                                             on_progress=on))
 
         @user_errors
