@@ -44,6 +44,11 @@ def _as_user_error(e: Exception, name: str) -> gr.Error:
     return gr.Error(f"Internal error ({type(e).__name__}); details are in the studio log.", print_exception=False)
 
 
+def login(request: gr.Request | None) -> str | None:
+    """Who sent the request (None without logins): the owner of the takes it makes or reads."""
+    return getattr(request, "username", None) if request is not None else None
+
+
 def language_dropdown() -> gr.Dropdown:
     """The language picker; scripts may send any spelling ("English"), which the studio normalises."""
     return gr.Dropdown(list(LANGUAGES), value="auto", label="Language", allow_custom_value=True)

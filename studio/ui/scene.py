@@ -8,7 +8,7 @@ from ..mix import MAX_GAP_S, MIX, MixOptions
 from ..script import FORMATS
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, QUIET, user_errors
+from .common import GPU_LANE, LANGUAGES, QUIET, login, user_errors
 
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
@@ -94,17 +94,17 @@ def build(studio: Studio) -> None:
 
         @user_errors
         def scene_render(name: str, k: int = DirectOptions.K_DEFAULT, seed: int | None = None,
-                         progress=gr.Progress()):
+                         request: gr.Request = None, progress=gr.Progress()):
             """Render every pending line (K takes each, best picked); streams the line table per line."""
             on = lambda done, total, desc: progress((done, total), desc=desc)  # noqa: E731
-            yield from stream(scenes.render(name, int(k), None if seed in (None, "") else int(seed),
+            yield from stream(scenes.render(name, k, None if seed in (None, "") else seed, login(request),
                                             on_progress=on))
 
         @user_errors
-        def scene_reroll(name: str, line: int, progress=gr.Progress()):
+        def scene_reroll(name: str, line: int, request: gr.Request = None, progress=gr.Progress()):
             """New takes for one line (1-based); the others are untouched."""
             on = lambda done, total, desc: progress((done, total), desc=desc)  # noqa: E731
-            yield from stream(scenes.reroll(name, line, on_progress=on))
+            yield from stream(scenes.reroll(name, line, user=login(request), on_progress=on))
 
         @user_errors
         def scene_swap(name: str, line: int, take_id: str) -> dict:
