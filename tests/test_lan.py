@@ -211,3 +211,16 @@ def test_each_user_sees_only_their_own_takes_but_the_cast_is_shared(served, espe
     for who, client in (("ann", ann), ("bob", bob)):
         with zipfile.ZipFile(client.predict("shared", "wav", api_name="/export")) as z:
             assert [r["take_id"] for r in json.loads(z.read("takes.json"))] == [made[who]["take_id"]]
+
+
+def test_each_user_has_their_own_scenes(served):
+    url, studio = served
+    ann, bob = (Client(url, auth=who, verbose=False) for who in (ANN, BOB))
+    ann.predict("ANNA: You came back.", "Kitchen", "auto", api_name="/scene_import")
+    for api, args in (("/scene_render", (1, None)), ("/scene_takes", (1,)), ("/scene_export", ("wav", 0.3))):
+        with pytest.raises(Exception, match=r"no scene named 'kitchen' \(scenes: none yet\)"):
+            bob.predict("kitchen", *args, api_name=api)
+    bob.predict("MAX: I never left.", "kitchen", "auto", api_name="/scene_import")  # the same name, his own
+    for who, text in (("ann", "You came back."), ("bob", "I never left.")):
+        assert [x["text"] for x in studio.scenes.for_user(who).summary("KITCHEN")["lines"]] == [text]
+    assert studio.scenes.store.names() == []  # without logins nobody would see either

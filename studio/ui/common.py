@@ -4,13 +4,13 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import re
 from typing import Callable
 
 import gradio as gr
 import pydantic
 
 from ..languages import LANGUAGES
+from ..public import public_message
 
 log = logging.getLogger("studio")
 
@@ -22,14 +22,6 @@ GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the
 # (tests/test_browser.py). With show_progress="hidden" there is no overlay to get stuck; these events take
 # milliseconds, so nothing is lost.
 QUIET = {"api_visibility": "private", "show_progress": "hidden"}
-
-_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
-
-
-def public_message(message: str) -> str:
-    """A message safe to show anyone: absolute server paths cut to their last part."""
-    return _SERVER_PATH.sub(lambda m: m.group(1) or "a server folder", str(message))
-
 
 def _as_user_error(e: Exception, name: str) -> gr.Error:
     """Studio errors keep their words (one log line); anything else is logged with its traceback."""
