@@ -22,12 +22,13 @@ from .audio import load_audio, peak_safe
 from .engines.vc import Voice
 from .languages import language_key
 from .library import LibraryError
+from .limits import MAX_SEED, check_seed
 from .takes import BACKENDS, Take, clean_project
 
 if TYPE_CHECKING:
     from .service import Studio
 
-SEED_RANGE = 2 ** 31       # seeds are 31-bit, like VoiceDesigner's random draws
+SEED_RANGE = MAX_SEED + 1  # derived seeds (seed + call, seed + take) wrap into the accepted range
 MIN_TTS_S = 0.5            # a TTS take cut shorter by an early EOS is padded with silence to this before conversion
 # How each line's K takes go through the converter (same audio either way: every take has its own seed):
 #   "each": one call per take (first take soonest), "batch": one call for all K,
@@ -197,15 +198,7 @@ class Director:
 
     @staticmethod
     def _check_seed(seed) -> int:
-        if seed is None or seed == "":
-            return secrets.randbits(31)
-        try:
-            seed = int(seed)
-        except (TypeError, ValueError):
-            raise DirectError(f"seed must be a whole number, got {seed!r}") from None
-        if not 0 <= seed < SEED_RANGE:
-            raise DirectError(f"seed must be between 0 and {SEED_RANGE - 1} (or empty for a random one), got {seed}")
-        return seed
+        return secrets.randbits(31) if seed is None or seed == "" else check_seed(seed)
 
     def _resolve(self, spec: LineSpec, options: DirectOptions) -> _Line:
         from .engines.tts import MAX_INSTRUCT_CHARS

@@ -28,6 +28,7 @@ MAX_AUDIO_S = 30 * 60.0             # any audio upload: 30 min (features set low
 MAX_AUDIO_CHANNELS = 16
 MAX_AUDIO_RATE = 384_000
 CHUNK = 1 << 20
+MAX_SEED = 2 ** 32 - 1              # seeds from users: what every RNG we seed accepts
 
 
 class LimitError(ValueError):
@@ -141,3 +142,14 @@ def check_audio(header: AudioHeader, name: str, max_seconds: float = MAX_AUDIO_S
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.1f} s"
+
+
+def check_seed(seed) -> int:
+    """A seed from user input: a whole number from 0 to MAX_SEED (2**70 would overflow the RNGs)."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        value = -1
+    if value != seed or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}")
+    return value

@@ -17,6 +17,7 @@ from . import audio, registry, trash
 from .direct import Director
 from .engines.vc import Conversion, Voice
 from .library import CastMember, Library, connect
+from .limits import check_seed
 from .scene_render import SceneRenderer
 from .settings import Settings
 from .takes import TakeStore
@@ -27,18 +28,6 @@ MAX_SAMPLES = 6          # Voice Design: samples per request (one batched TTS ca
 MAX_SOURCE_S = 600.0     # Convert: longest source (10 min); longer work belongs in a batch job
 MIN_SOURCE_S = 0.5       # Convert: shorter sources carry no usable speech
 MAX_COMPARE = 50         # /similarity: recordings per request
-MAX_SEED = 2 ** 32 - 1   # what every RNG we seed accepts
-
-
-def check_seed(seed) -> int:
-    """A seed from user input: a whole number from 0 to MAX_SEED."""
-    try:
-        value = int(seed)
-    except (TypeError, ValueError, OverflowError):
-        value = -1
-    if value != seed or not 0 <= value <= MAX_SEED:
-        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}")
-    return value
 
 
 class Studio:

@@ -137,7 +137,7 @@ def test_rvc_takes_are_ranked_against_the_cast_member_and_reproducible(studio, t
     (dict(backend="rvc", rvc_voice="Nobody"), "no RVC voice named 'Nobody'"),
     (dict(backend="rvc"), "pick an RVC voice"),
     (dict(backend="tortoise"), "backend must be one of seed-vc, rvc"),
-    (dict(seed=-3), "seed must be between 0 and"),
+    (dict(seed=-3), "seed must be a whole number from 0 to"),
     (dict(language="klingon"), "Unknown language 'klingon'. Choose one of: auto, english"),
     (dict(project="p" * 81), "keep it under 80"),
 ])
