@@ -2,7 +2,8 @@
 
 Each refused row must come back as a clear message (the `words`), with no server path in it,
 no traceback in the server's output, and the library (cast members, RVC voices and their
-files) exactly as before; rows of CHECKED_BEFORE_LOADING endpoints must not load a model. Rows with words=None must succeed (odd but valid input).
+files) exactly as before; rows of CHECKED_BEFORE_LOADING endpoints must not load a model.
+Rows with words=None must succeed (odd but valid input).
 
 To extend it for a new endpoint, add `Bad(...)` rows to CASES: `args(make)` builds the inputs,
 `make` writes test files (see `Maker`).
