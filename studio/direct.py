@@ -173,8 +173,9 @@ class Director:
 
     def reroll(self, take_id: str, k: int | None = None, seed: int | None = None, user: str | None = None,
                on_progress: Progress | None = None, options: DirectOptions | None = None) -> Iterator[DirectEvent]:
-        """The take's line again, same direction and voice, with new seeds (or `seed`)."""
-        t = self.studio.takes.get(take_id)
+        """The take's line again, same direction and voice, with new seeds (or `seed`); under auth only
+        `user`'s own takes."""
+        t = self.studio.takes.get(take_id, user)
         spec = LineSpec(t.line, t.direction, t.cast_member, t.backend, t.rvc_voice,
                         t.settings.get("language", "auto"), bool(t.settings.get("convert_style", False)))
         k = k or len([x for x in self.studio.takes.list(t.project, t.user) if x.batch_id == t.batch_id

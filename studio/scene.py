@@ -1,7 +1,9 @@
 """Scenes kept under $STUDIO_HOME: the script, the cast table, which takes belong to which line, the picks.
 
 One SQLite file (scenes.db), rows keyed by a random scene id: a scene's name is
-user text and never becomes a path. The takes themselves live in the TakeStore
+user text and never becomes a path. With logins each user has their own scenes: a store made
+for an owner keys names under that owner (two directors may both have a "kitchen"), and sees
+no one else's. The takes themselves live in the TakeStore
 (project "scene: <name>"); this store records which of them were made for which
 line (as each take is made, so a render that dies keeps its work) and which one
 is picked. Every change is one transaction, so a crash leaves the old state or the
@@ -23,6 +25,7 @@ from .script import Script, character_key
 from .takes import BACKENDS
 
 MAX_SCENE_NAME = 60
+OWNER_SEP = "\x1f"    # owner + OWNER_SEP + name: a control character, which neither a scene name nor a login holds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (
@@ -84,9 +87,25 @@ def clean_scene_name(name: str) -> str:
 
 
 class SceneStore:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, owner: str | None = None) -> None:
         self.path = Path(home) / "scenes.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.owner = owner   # None: no logins, the scenes nobody owns
+
+    def for_owner(self, owner: str | None) -> "SceneStore":
+        """The same file, seen as `owner` (None: without logins)."""
+        return SceneStore(self.path.parent, owner)
+
+    def _key(self, name: str) -> str:
+        key = clean_scene_name(name).casefold()
+        return key if self.owner is None else f"{self.owner}{OWNER_SEP}{key}"
+
+    def _mine(self) -> tuple[str, list]:
+        """SQL condition (and its arguments) for this owner's scenes."""
+        if self.owner is None:
+            return "instr(name_key, ?) = 0", [OWNER_SEP]
+        prefix = f"{self.owner}{OWNER_SEP}"
+        return "substr(name_key, 1, ?) = ?", [len(prefix), prefix]
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -100,15 +119,18 @@ class SceneStore:
     # -- scenes ---------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        mine, args = self._mine()
         with self._db() as db:
-            return [r[0] for r in db.execute("SELECT name FROM scenes ORDER BY updated DESC")]
+            return [r[0] for r in db.execute(f"SELECT name FROM scenes WHERE {mine} ORDER BY updated DESC", args)]
 
     def get(self, name: str) -> Scene:
-        key = clean_scene_name(name).casefold()
+        key = self._key(name)
         with self._db() as db:
             row = db.execute("SELECT id, name, script FROM scenes WHERE name_key = ?", (key,)).fetchone()
             if row is None:
-                known = ", ".join(r[0] for r in db.execute("SELECT name FROM scenes ORDER BY name")) or "none yet"
+                mine, args = self._mine()
+                known = ", ".join(r[0] for r in db.execute(f"SELECT name FROM scenes WHERE {mine} ORDER BY name",
+                                                           args)) or "none yet"
                 raise SceneError(f"no scene named {name!r} (scenes: {known}); import its script first")
             sid = row[0]
             cast = {r[0]: CastEntry(*r[1:]) for r in db.execute(
@@ -125,12 +147,12 @@ class SceneStore:
     def save_script(self, name: str, script: Script) -> Scene:
         """Create the scene, or replace its script: lines that did not change keep their takes and
         picks, and characters still in the script keep their cast."""
-        name = clean_scene_name(name)
+        name, key = clean_scene_name(name), self._key(name)
         now = time.time()
         with self._db() as db:
-            row = db.execute("SELECT id, script FROM scenes WHERE name_key = ?", (name.casefold(),)).fetchone()
+            row = db.execute("SELECT id, script FROM scenes WHERE name_key = ?", (key,)).fetchone()
             if row is None:
-                db.execute("INSERT INTO scenes VALUES (?, ?, ?, ?, ?, ?)", (uuid.uuid4().hex, name, name.casefold(),
+                db.execute("INSERT INTO scenes VALUES (?, ?, ?, ?, ?, ?)", (uuid.uuid4().hex, name, key,
                                                                             json.dumps(script.as_dict()), now, now))
             else:
                 sid, old = row[0], Script.from_dict(json.loads(row[1]))

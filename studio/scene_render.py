@@ -12,6 +12,7 @@ A render reads as stages:
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -72,6 +73,12 @@ class SceneRenderer:
         self.studio = studio
         self.store = SceneStore(studio.settings.home)
         self.options: DirectOptions | None = None   # Director settings for scene renders (None = its defaults)
+
+    def for_user(self, user: str | None) -> "SceneRenderer":
+        """Scene mode as `user` sees it (logins on): their own scenes only; None = without logins."""
+        view = copy.copy(self)
+        view.store = self.store.for_owner(user)
+        return view
 
     # -- script and cast ------------------------------------------------------------------------
 

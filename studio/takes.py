@@ -182,9 +182,13 @@ class TakeStore:
             raise
         return self.get(take_id)
 
-    def get(self, take_id: str) -> Take:
+    def get(self, take_id: str, user: str | None = None) -> Take:
+        """One take; under auth (`user` given) only that user's: another's reads as unknown, so ids leak nothing."""
+        query, args = "SELECT * FROM takes WHERE take_id = ?", [str(take_id or "").strip()]
+        if user is not None:
+            query, args = query + " AND user = ?", args + [user]
         with self._db() as db:
-            row = db.execute("SELECT * FROM takes WHERE take_id = ?", (str(take_id or "").strip(),)).fetchone()
+            row = db.execute(query, args).fetchone()
         if row is None:
             raise TakeError(f"no take with id {take_id!r}")
         return self._take(row)
@@ -207,9 +211,9 @@ class TakeStore:
             rows = db.execute(query + " GROUP BY project ORDER BY last DESC", args).fetchall()
         return [r[0] for r in rows]
 
-    def circle(self, take_id: str, circled: bool = True) -> Take:
-        """Mark (or unmark) a take as the one to keep."""
-        take = self.get(take_id)
+    def circle(self, take_id: str, circled: bool = True, user: str | None = None) -> Take:
+        """Mark (or unmark) a take as the one to keep (only `user`'s own under auth)."""
+        take = self.get(take_id, user)
         with self._db() as db:
             db.execute("UPDATE takes SET circled = ? WHERE take_id = ?", (int(bool(circled)), take.take_id))
         return replace(take, circled=bool(circled))

@@ -32,6 +32,7 @@ import soundfile as sf
 
 from . import audio, trainset
 from .library import LibraryError, clean_name
+from .public import public_message
 from .settings import ROOT
 
 if TYPE_CHECKING:
@@ -431,15 +432,16 @@ class Trainer:
             return ("training", None) if kind else ("starting", None)
         if kind in ("finished", "stopped"):
             return kind, None
-        if kind == "failed":
-            return "failed", last.get("error") or "the trainer reported a failure"
+        if kind == "failed":  # the trainer's own words, which may name files under $STUDIO_HOME
+            return "failed", public_message(last.get("error") or "the trainer reported a failure")
         proc = self._procs.get(t.id)
         code = proc.returncode if proc is not None else None
         tail = _last_line(self._log(t))
         if t.id in self._stopping:
             return "stopped", "killed after not stopping in time; the last saved checkpoint is kept"
         why = f"exit code {code}" if code is not None else "it was not running when the studio started"
-        return "failed", f"the training process ended without finishing ({why})" + (f": {tail}" if tail else "")
+        return "failed", f"the training process ended without finishing ({why})" + (
+            f": {public_message(tail)}" if tail else "")
 
     @staticmethod
     def _log(t: Training) -> Path | None:

@@ -116,6 +116,9 @@ def read_all(paths: list[tuple[Path, str]]) -> list[tuple[np.ndarray, int, str]]
 
 def find_speech(recordings: list[tuple[np.ndarray, int, str]]) -> Segments:
     """Speech segments of every recording (Silero VAD), the probe clip held out, and the measurements."""
+    uploaded_s = sum(wave.size / sr for wave, sr, _ in recordings)
+    if uploaded_s < MIN_SPEECH_S:  # too little even if it were all speech: refuse before the VAD model loads
+        raise DatasetError(_too_short(uploaded_s, "audio uploaded"))
     clips: list[tuple[np.ndarray, int]] = []
     clipped = total = 0
     speech_power, noise_power = [], []
@@ -143,12 +146,16 @@ def find_speech(recordings: list[tuple[np.ndarray, int, str]]) -> Segments:
                            "Upload recordings of the person speaking")
     speech_s = sum(len(w) / sr for w, sr in clips)
     if speech_s < MIN_SPEECH_S:
-        raise DatasetError(f"only {speech_s:.0f} s of speech found; training needs at least "
-                           f"{MIN_SPEECH_S / 60:.0f} minute (5-10 minutes recommended). Upload more recordings")
+        raise DatasetError(_too_short(speech_s, "speech found"))
     probe, clips = _hold_out_probe(clips)
     notes = [f"no speech in {', '.join(silent)} (left out)"] if silent else []
     return Segments(clips, probe, len(recordings), speech_s - len(probe[0]) / probe[1], clipped / max(total, 1),
                     _snr_db(speech_power, noise_power), notes)
+
+
+def _too_short(seconds: float, what: str) -> str:
+    return (f"only {seconds:.0f} s of {what}; training needs at least {MIN_SPEECH_S / 60:.0f} minute of speech "
+            "(5-10 minutes recommended). Upload more recordings")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -2,7 +2,8 @@
 
 Each refused row must come back as a clear message (the `words`), with no server path in it,
 no traceback in the server's output, and the library (cast members, RVC voices and their
-files) exactly as before. Rows with words=None must succeed (odd but valid input).
+files) exactly as before; rows of CHECKED_BEFORE_LOADING endpoints must not load a model.
+Rows with words=None must succeed (odd but valid input).
 
 To extend it for a new endpoint, add `Bad(...)` rows to CASES: `args(make)` builds the inputs,
 `make` writes test files (see `Maker`).
@@ -124,6 +125,14 @@ LONG = "Hoist the sails. " * 3000
 SEED_VC = (None, 2, 0.7, 0.7, False, 1.0, 0)                  # reference, steps, cfgs, style, length, seed
 RVC = ("Hale", 0, "fcpe", 0.75, 0.33, "wav")               # voice, key, f0 method, index rate, protect, format
 NOT_AUDIO = "not a readable audio file"
+# Endpoints whose every refusal comes before a model loads (/design and /convert still check inside the engine).
+CHECKED_BEFORE_LOADING = {"/direct", "/take_circle", "/takes", "/export", "/scene_import", "/scene_render",
+                          "/dataset_prepare", "/train_start"}
+
+
+def direct(line="Steady now.", k=1, cast="Keeper", backend="seed-vc", rvc=None, seed=0, language="english"):
+    """/direct's inputs: line, direction, cast member, K, backend, RVC voice, seed, language, project."""
+    return line, "calm", cast, k, backend, rvc, seed, language, "catalogue"
 
 CASES = [
     # Voice Design
@@ -244,6 +253,36 @@ CASES = [
         lambda m: ([handle_file(str(m.voice["voice"]))], "hale"), "an RVC voice named 'hale' already exists"),
     Bad("rvc-delete-empty", "/rvc_delete", lambda m: ("",), "pick an RVC voice first"),
     Bad("rvc-restore-unknown", "/rvc_restore", lambda m: ("Nobody",), "no deleted RVC voice named 'Nobody'"),
+    # Cast & Direct: every refusal below comes before any model loads
+    Bad("direct-k-0", "/direct", lambda m: direct(k=0), "minimum value 1"),
+    Bad("direct-k-1000", "/direct", lambda m: direct(k=1000), "maximum value 10"),
+    Bad("direct-empty-line", "/direct", lambda m: direct(line=" \n "), "the line is empty"),
+    Bad("direct-huge-line", "/direct", lambda m: direct(line=LONG), "keep it under 300"),
+    Bad("direct-unknown-cast", "/direct", lambda m: direct(cast="../library.db"), "no cast member named"),
+    Bad("direct-unknown-rvc-voice", "/direct", lambda m: direct(backend="rvc", rvc="Nobody"),
+        "no RVC voice named 'Nobody'"),
+    Bad("direct-huge-seed", "/direct", lambda m: direct(seed=2 ** 70),
+        "seed must be a whole number from 0 to 4294967295"),
+    Bad("direct-unknown-language", "/direct", lambda m: direct(language="klingon"),
+        "Unknown language 'klingon'. Choose one of"),
+    Bad("take-circle-unknown", "/take_circle", lambda m: ("../../takes.db", True), "no take with id"),
+    Bad("takes-huge-project", "/takes", lambda m: ("p" * 500,), "project name is 500 characters"),
+    Bad("export-unknown-format", "/export", lambda m: ("catalogue", "exe"), "exe is not in the list of choices"),
+    # Scene
+    Bad("scene-import-empty", "/scene_import", lambda m: ("  \n ", "Empty", "auto"), "the script is empty"),
+    Bad("scene-import-garbage", "/scene_import", lambda m: ("\x00\x01 %%% ))) ;;; \x7f", "Garbage", "auto"),
+        "no dialogue found"),
+    Bad("scene-import-huge-line", "/scene_import", lambda m: ("ANNA: " + "word " * 200, "Long", "auto"),
+        r"line 1 \(ANNA\) is 999 characters; keep a line under 300"),
+    Bad("scene-render-unknown", "/scene_render", lambda m: ("Nobody", 1, None), "no scene named 'Nobody'"),
+    # Train
+    Bad("train-20s-of-audio", "/dataset_prepare", lambda m: ([m.wave("twenty.wav", tone(20))], "Short", False),
+        "only 20 s of audio uploaded; training needs at least 1 minute of speech"),
+    Bad("train-not-audio", "/dataset_prepare",
+        lambda m: ([m.bytes("notes.wav", b"just some text, no audio")], "Notes", False),
+        r"unreadable file\(s\): notes.wav"),
+    Bad("train-start-unknown", "/train_start", lambda m: ("Nobody", 1, 1, "40k", True, 1, ""),
+        "no training named 'Nobody': prepare its dataset first"),
 ]
 
 
@@ -281,6 +320,7 @@ def test_bad_input_gets_a_clear_message_and_the_library_is_intact(studio_with_a_
     make = Maker(tmp_path, speech, voice)
     before = library_state(client, studio)
     args = case.args(make)
+    loaded = set(studio.models.loaded())
     capfd.readouterr()
     if case.words is None:
         out = client.predict(*args, api_name=case.api)
@@ -293,6 +333,8 @@ def test_bad_input_gets_a_clear_message_and_the_library_is_intact(studio_with_a_
         for private in (str(studio.settings.home), os.environ.get("GRADIO_TEMP_DIR", "/tmp/gradio"), "/tmp/"):
             assert private not in message
         assert "Traceback" not in message
+        if case.api in CHECKED_BEFORE_LOADING:
+            assert set(studio.models.loaded()) == loaded  # the refusal cost no model load
     assert "Traceback" not in capfd.readouterr().err  # user errors are one line in the log
     assert not make.marker.exists()  # no code inside an upload ever ran
     assert library_state(client, studio) == before

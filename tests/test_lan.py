@@ -2,9 +2,11 @@
 
 Everything runs over real HTTP on loopback against the real app (tiny models).
 """
+import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import httpx
 import pytest
@@ -17,12 +19,14 @@ from studio.webguard import LoginThrottle
 pytestmark = pytest.mark.slow
 
 ANN = ("ann", "correct-horse-battery")
+BOB = ("bob", "staple-battery-horse")
 
 
 @pytest.fixture(scope="module")
 def served(new_home, launch_studio):
-    """The studio with logins: (url, studio)."""
-    url, studio, close = launch_studio(new_home(), STUDIO_AUTH=":".join(ANN))
+    """The studio with two logins (ann, bob): (url, studio)."""
+    url, studio, close = launch_studio(new_home(), STUDIO_AUTH=",".join(":".join(u) for u in (ANN, BOB)),
+                                       DEFAULT_DIFF_STEPS="2")
     yield url, studio
     close()
 
@@ -138,7 +142,45 @@ def test_only_results_are_fetchable(served, tmp_path):
         assert b"SQLite" not in r.content and b"root:" not in r.content
 
 
-def test_login_attempts_are_throttled_per_client(served):
+def test_each_user_sees_only_their_own_takes_but_the_cast_is_shared(served, espeak):
+    url, studio = served
+    ann, bob = (Client(url, auth=who, verbose=False) for who in (ANN, BOB))
+    ref = espeak("The lamp must burn all night, whatever the weather brings us.", voice="en-us+f3")
+    ann.predict(handle_file(str(ref)), "Team Voice", "a steady keeper", "english", api_name="/cast_upload")
+    assert "Team Voice" in [m["name"] for m in bob.predict(api_name="/cast_list")]  # the team shares the cast
+    made = {}
+    for who, client in (("ann", ann), ("bob", bob)):  # both in the same project, in the same cast voice
+        made[who] = client.predict("Steady now.", "calm", "Team Voice", 1, "seed-vc", None, 5, "english", "shared",
+                                   api_name="/direct")[10][0]
+        assert made[who]["user"] == who
+    for who, client in (("ann", ann), ("bob", bob)):
+        assert [t["take_id"] for t in client.predict("shared", api_name="/takes")] == [made[who]["take_id"]]
+    theirs = made["ann"]["take_id"]
+    for take_id in (theirs, "0" * 32):  # another user's take reads exactly like a take that does not exist
+        with pytest.raises(Exception, match=f"no take with id '{take_id}'"):
+            bob.predict(take_id, True, api_name="/take_circle")
+    with pytest.raises(Exception, match=f"no take with id '{theirs}'"):
+        studio.director.reroll(theirs, user="bob")
+    assert ann.predict(theirs, True, api_name="/take_circle")["circled"] is True
+    assert not studio.takes.get(made["bob"]["take_id"]).circled
+    for who, client in (("ann", ann), ("bob", bob)):
+        with zipfile.ZipFile(client.predict("shared", "wav", api_name="/export")) as z:
+            assert [r["take_id"] for r in json.loads(z.read("takes.json"))] == [made[who]["take_id"]]
+
+
+def test_each_user_has_their_own_scenes(served):
+    url, studio = served
+    ann, bob = (Client(url, auth=who, verbose=False) for who in (ANN, BOB))
+    ann.predict("ANNA: You came back.", "Kitchen", "auto", api_name="/scene_import")
+    for api, args in (("/scene_render", (1, None)), ("/scene_takes", (1,)), ("/scene_export", ("wav", 0.3))):
+        with pytest.raises(Exception, match=r"no scene named 'kitchen' \(scenes: none yet\)"):
+            bob.predict("kitchen", *args, api_name=api)
+    bob.predict("MAX: I never left.", "kitchen", "auto", api_name="/scene_import")  # the same name, his own
+    for who, text in (("ann", "You came back."), ("bob", "I never left.")):
+        assert [x["text"] for x in studio.scenes.for_user(who).summary("KITCHEN")["lines"]] == [text]
+    assert studio.scenes.store.names() == []  # without logins nobody would see either
+
+def test_login_attempts_are_throttled_per_client(served):  # keep it the last on `served`: it locks 127.0.0.1 out
     url, _ = served
     http = httpx.Client(base_url=url, timeout=30)
     codes = [http.post("login", data={"username": "ann", "password": f"guess-{i}"}).status_code for i in range(6)]
@@ -181,3 +223,4 @@ def test_https_with_a_self_signed_pair_made_as_the_readme_says(new_home, launch_
         assert http.post("login", data={"username": ANN[0], "password": ANN[1]}).status_code == 200
     finally:
         close()
+

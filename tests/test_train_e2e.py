@@ -168,7 +168,7 @@ def _bomb(path):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("short", "only 1[0-9] s of speech found; training needs at least 1 minute"),
+    ("short", "only 1[0-9] s of audio uploaded; training needs at least 1 minute of speech"),
     ("silence", "no speech found"),
     ("unreadable", "unreadable file.*broken.wav"),
     ("zip_bomb", "zip bomb"),

@@ -4,13 +4,13 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import re
 from typing import Callable
 
 import gradio as gr
 import pydantic
 
 from ..languages import LANGUAGES
+from ..public import public_message
 
 log = logging.getLogger("studio")
 
@@ -23,14 +23,6 @@ GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the
 # milliseconds, so nothing is lost.
 QUIET = {"api_visibility": "private", "show_progress": "hidden"}
 
-_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
-
-
-def public_message(message: str) -> str:
-    """A message safe to show anyone: absolute server paths cut to their last part."""
-    return _SERVER_PATH.sub(lambda m: m.group(1) or "a server folder", str(message))
-
-
 def _as_user_error(e: Exception, name: str) -> gr.Error:
     """Studio errors keep their words (one log line); anything else is logged with its traceback."""
     if isinstance(e, gr.Error):
@@ -42,6 +34,11 @@ def _as_user_error(e: Exception, name: str) -> gr.Error:
         return gr.Error(public_message(str(e)), print_exception=False)
     log.error("unexpected error in %s", name, exc_info=e)  # never a traceback on the page; the log keeps it
     return gr.Error(f"Internal error ({type(e).__name__}); details are in the studio log.", print_exception=False)
+
+
+def login(request: gr.Request | None) -> str | None:
+    """Who sent the request (None without logins): the owner of the takes it makes or reads."""
+    return getattr(request, "username", None) if request is not None else None
 
 
 def language_dropdown() -> gr.Dropdown:

@@ -7,15 +7,11 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU_LANE, QUIET, language_dropdown, user_errors
+from .common import GPU_LANE, QUIET, language_dropdown, login, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
            "circled", "created"]
-
-
-def _user(request: gr.Request | None) -> str | None:
-    return getattr(request, "username", None) if request is not None else None
 
 
 def _label(i: int, take: dict | None) -> str:
@@ -97,7 +93,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             progress(0, desc="Starting")
             events = studio.director.direct(line, direction, cast_member, k, backend, rvc_voice or None,
                                             None if seed is None else int(seed), language, project,
-                                            user=_user(request), convert_style=bool(convert_style),
+                                            user=login(request), convert_style=bool(convert_style),
                                             on_progress=on_progress)
             takes: list = []
             for event in events:
@@ -106,26 +102,26 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
                 paths = [str(t.audio_path) for t in takes]
                 yield (*paths, *[None] * (SLOTS - len(paths)), [t.as_dict() for t in takes], event.message)
 
-        def direct_again(*args, **kwargs):
-            """Re-roll: the same request with new seeds."""
-            args = list(args)
-            args[6] = None
-            yield from direct(*args, **kwargs)
+        def direct_again(line, direction, cast_member, k, backend, rvc_voice, seed, language, project,
+                         convert_style, request: gr.Request = None, progress=gr.Progress()):
+            """Re-roll: the same request with new seeds (named parameters, so Gradio passes the login)."""
+            yield from direct(line, direction, cast_member, k, backend, rvc_voice, None, language, project,
+                              convert_style, request=request, progress=progress)
 
         @user_errors
         def takes(project: str = "default", request: gr.Request = None) -> list[dict]:
             """Every take of a project, oldest first, as plain values."""
-            return [t.as_dict() for t in studio.takes.list(project, _user(request))]
+            return [t.as_dict() for t in studio.takes.list(project, login(request))]
 
         @user_errors
-        def take_circle(take_id: str, circled: bool = True) -> dict:
-            """Circle (or uncircle) a take; returns it."""
-            return studio.takes.circle(take_id, circled).as_dict()
+        def take_circle(take_id: str, circled: bool = True, request: gr.Request = None) -> dict:
+            """Circle (or uncircle) one of your takes; returns it."""
+            return studio.takes.circle(take_id, circled, login(request)).as_dict()
 
         @user_errors
         def export(project, format, request: gr.Request = None):  # noqa: A002 (the API's parameter name)
             """A zip of the project's takes (wav, flac or mp3) with a take sheet (takes.csv, takes.json)."""
-            return str(studio.takes.export(project, format, studio.takes_dir / "exports", _user(request)))
+            return str(studio.takes.export(project, format, studio.takes_dir / "exports", login(request)))
 
         def _chosen(run: list | None, which) -> dict:
             run = run or []
@@ -135,15 +131,15 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             return run[i]
 
         @user_errors
-        def circle_picked(run, which):
-            take = _chosen(run, which)
-            studio.takes.circle(take["take_id"], not take["circled"])
-            by_id = {t.take_id: t.as_dict() for t in studio.takes.list(take["project"], take["user"])}
+        def circle_picked(run, which, request: gr.Request = None):
+            take, user = _chosen(run, which), login(request)
+            studio.takes.circle(take["take_id"], not take["circled"], user)
+            by_id = {t.take_id: t.as_dict() for t in studio.takes.list(take["project"], user)}
             return [by_id.get(t["take_id"], t) for t in run]
 
         @user_errors
-        def keep_picked(run, which, name):
-            take = studio.takes.get(_chosen(run, which)["take_id"])
+        def keep_picked(run, which, name, request: gr.Request = None):
+            take = studio.takes.get(_chosen(run, which)["take_id"], login(request))
             member = studio.cast_save(take.audio_path, name, take.instruct, take.settings.get("language", "auto"))
             return f"Take {which} is now the cast member **{member.name}**."
 
@@ -159,7 +155,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
 
         def refresh_history(project_name: str = "default", request: gr.Request = None):
             try:
-                rows = studio.takes.list(project_name, _user(request))
+                rows = studio.takes.list(project_name, login(request))
             except ValueError:
                 rows = []
             return [[t.as_dict()[c] for c in HISTORY] for t in reversed(rows)]

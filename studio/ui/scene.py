@@ -8,7 +8,7 @@ from ..mix import MAX_GAP_S, MIX, MixOptions
 from ..script import FORMATS
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, QUIET, user_errors
+from .common import GPU_LANE, LANGUAGES, QUIET, login, user_errors
 
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
@@ -16,7 +16,10 @@ CAST_COLUMNS = ["character", "cast_member", "backend", "rvc_voice", "direction",
 
 
 def build(studio: Studio) -> None:
-    scenes = studio.scenes
+    def scenes(request: gr.Request | None):
+        """Scene mode as the request's user sees it: with logins, their own scenes only."""
+        return studio.scenes.for_user(login(request))
+
     with gr.Tab("Scene"):
         gr.Markdown("Bring a whole scene: import a script (Fountain, `NAME (direction): line` rows, or CSV with "
                     "character,line,direction), give each character a voice, render K takes of every line and "
@@ -83,50 +86,52 @@ def build(studio: Studio) -> None:
                 yield table(ev.lines), f"{ev.message} ({ev.picked}/{ev.total} lines picked)", audio
 
         @user_errors
-        def scene_import(script: str, name: str, format: str = "auto") -> dict:
+        def scene_import(script: str, name: str, format: str = "auto", request: gr.Request = None) -> dict:
             """Import a script as scene `name`: its characters, lines (with status) and notes."""
-            return scenes.import_script(script, name, format)
+            return scenes(request).import_script(script, name, format)
 
         @user_errors
         def scene_cast(name: str, character: str, cast_member: str | None, backend: str = "seed-vc",
-                       rvc_voice: str | None = None, direction: str = "", language: str = "auto") -> dict:
+                       rvc_voice: str | None = None, direction: str = "", language: str = "auto",
+                       request: gr.Request = None) -> dict:
             """Give a character a voice (cast member for Seed-VC, or an RVC voice) and a default direction."""
-            return scenes.cast(name, character, cast_member, backend, rvc_voice, direction, language)
+            return scenes(request).cast(name, character, cast_member, backend, rvc_voice, direction, language)
 
         @user_errors
         def scene_render(name: str, k: int = DirectOptions.K_DEFAULT, seed: int | None = None,
-                         progress=gr.Progress()):
+                         request: gr.Request = None, progress=gr.Progress()):
             """Render every pending line (K takes each, best picked); streams the line table per line."""
             on = lambda done, total, desc: progress((done, total), desc=desc)  # noqa: E731
-            yield from stream(scenes.render(name, int(k), None if seed in (None, "") else int(seed),
+            yield from stream(scenes(request).render(name, k, None if seed in (None, "") else seed, login(request),
                                             on_progress=on))
 
         @user_errors
-        def scene_reroll(name: str, line: int, progress=gr.Progress()):
+        def scene_reroll(name: str, line: int, request: gr.Request = None, progress=gr.Progress()):
             """New takes for one line (1-based); the others are untouched."""
             on = lambda done, total, desc: progress((done, total), desc=desc)  # noqa: E731
-            yield from stream(scenes.reroll(name, line, on_progress=on))
+            yield from stream(scenes(request).reroll(name, line, user=login(request), on_progress=on))
 
         @user_errors
-        def scene_swap(name: str, line: int, take_id: str) -> dict:
+        def scene_swap(name: str, line: int, take_id: str, request: gr.Request = None) -> dict:
             """Pick another of a line's takes."""
-            return scenes.swap(name, line, take_id)
+            return scenes(request).swap(name, line, take_id)
 
         @user_errors
-        def scene_takes(name: str, line: int) -> list[dict]:
+        def scene_takes(name: str, line: int, request: gr.Request = None) -> list[dict]:
             """A line's takes, best first, with their scores."""
-            return [{k: v for k, v in t.items() if k != "audio_path"} for t in scenes.line_takes(name, line)]
+            return [{k: v for k, v in t.items() if k != "audio_path"}
+                    for t in scenes(request).line_takes(name, line)]
 
         @user_errors
-        def scene_mix(name: str, gap: float = MIX.gap_s) -> str:
+        def scene_mix(name: str, gap: float = MIX.gap_s, request: gr.Request = None) -> str:
             """Assemble the picked takes into the scene mix (seconds; nothing is re-rendered)."""
-            scene, out = scenes.assemble(name, MixOptions(gap_s=float(gap)))
+            scene, out = scenes(request).assemble(name, MixOptions(gap_s=float(gap)))
             return str(studio.save_take(out.mix, out.sr, "wav", kind="scenes"))
 
         @user_errors
-        def scene_export(name: str, format: str = "wav", gap: float = MIX.gap_s) -> str:
+        def scene_export(name: str, format: str = "wav", gap: float = MIX.gap_s, request: gr.Request = None) -> str:
             """One zip: mix, a stem per character, SRT + WebVTT subtitles, take sheet (CSV + JSON)."""
-            return str(scenes.export(name, format, MixOptions(gap_s=float(gap))))
+            return str(scenes(request).export(name, format, MixOptions(gap_s=float(gap))))
 
         def show(summary: dict):
             cast_rows = [[c.get(x) for x in CAST_COLUMNS] for c in summary["cast"]]
@@ -134,15 +139,15 @@ def build(studio: Studio) -> None:
                                                                   value=summary["characters"][0]))
 
         @user_errors
-        def takes_for_line(name, line):
-            takes = scenes.line_takes(name, line) if name else []
+        def takes_for_line(name, line, request: gr.Request = None):
+            takes = scenes(request).line_takes(name, line) if name else []
             labels = [(f"{'* ' if t['picked'] else ''}{t['take_id'][:8]} score {t['score']}", t["take_id"])
                       for t in takes]
             return gr.update(choices=labels, value=labels[0][1] if labels else None)
 
         @user_errors
-        def listen(name, line, take_id):
-            takes = {t["take_id"]: t["audio_path"] for t in scenes.line_takes(name, line)} if take_id else {}
+        def listen(name, line, take_id, request: gr.Request = None):
+            takes = {t["take_id"]: t["audio_path"] for t in scenes(request).line_takes(name, line)} if take_id else {}
             return takes.get(take_id)
 
         def read_file(path):

@@ -48,3 +48,17 @@ def test_directions_join_within_the_bound():
     assert join_direction("whispering", "gruff old sailor.") == "whispering. gruff old sailor"
     assert join_direction("", "") == NEUTRAL_DIRECTION
     assert len(join_direction("a" * 150, "b" * 150)) == 200
+
+
+def test_with_logins_each_owner_has_their_own_scenes_of_any_name(tmp_path):
+    shared = SceneStore(tmp_path)
+    ann, bob = shared.for_owner("ann"), shared.for_owner("bob")
+    mine = ann.save_script("Kitchen", parse_script("A: mine"))
+    with pytest.raises(SceneError, match=r"no scene named 'kitchen' \(scenes: none yet\)"):
+        bob.get("kitchen")
+    theirs = bob.save_script("kitchen", parse_script("B: theirs"))
+    ann.save_script("Attic", parse_script("A: up here"))
+    assert mine.id != theirs.id and ann.get("KITCHEN").script.lines[0].text == "mine"
+    assert ann.names() == ["Attic", "Kitchen"] and bob.names() == ["kitchen"] and shared.names() == []
+    with pytest.raises(SceneError, match=r"\(scenes: kitchen\)"):
+        bob.get("attic")
