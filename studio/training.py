@@ -6,7 +6,8 @@ Each training lives in $STUDIO_HOME/training/<random id>/ (its name is display t
     dataset_<sr>/        RVC's dataset layout + cached pitch/content features (rvc.dataset)
     runs/<sr>_<f0>/      cfg.json, events-<n>.jsonl (one per launch), train-<n>.log, G_/D_ checkpoints,
                          job.json (pid of the running process), previews.json
-Previews and exports are written under $STUDIO_HOME/takes/training/<id>/ so the page can serve them.
+Previews and exports are written under $STUDIO_HOME/takes/training/<id>/, from where the page hands copies
+over; the status names previews by file name only.
 
 Training runs `python -m rvc.train` in its own process group: Stop is a signal, the page never waits on a
 step, and a studio restart finds the job again from job.json and the events files.
@@ -463,8 +464,20 @@ class Trainer:
                 p = previews.get(str(e.get("epoch")), {})
                 out[e.get("epoch")] = {"epoch": e.get("epoch"), "step": e.get("step"),
                                        "mel_smoothed": None if i is None else round(smooth[i], 4),
-                                       "preview": p.get("path"), "similarity": p.get("similarity")}
+                                       "preview": Path(p["path"]).name if p.get("path") else None,
+                                       "similarity": p.get("similarity")}
         return [out[k] for k in sorted(out)]
+
+    def previews(self, name: str) -> list[Path]:
+        """The preview clips of the current run's saves, by epoch; their file names are the saves' `preview`.
+
+        The status names them only: the files themselves are handed over by the caller (the page and
+        gradio_client get copies from Gradio's cache), so no server path reaches a client.
+        """
+        t = self.get(name)
+        done = _read_json(t.run_dir / "previews.json", {}) if t.run_dir else {}
+        paths = [Path(p["path"]) for _, p in sorted(done.items(), key=lambda kv: int(kv[0])) if p.get("path")]
+        return [p for p in paths if p.is_file()]
 
     # -- previews --------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 import json
 import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,15 +71,27 @@ def rvc_names(client):
 
 
 def stream_until(client, name, done):
-    """Follow /train_status until `done(status)` or the stream ends; returns the last status seen.
+    """Follow /train_status until `done(status)` or the stream ends; returns every (status, previews) seen.
 
     A stream left early ends by itself once the training stops (no cancel: it may time out on a busy machine).
     """
-    last = None
-    for last in client.submit(name, api_name="/train_status"):
-        if done(last):
+    seen = []
+    for status, previews in client.submit(name, api_name="/train_status"):
+        seen.append((status, previews))
+        if done(status):
             break
-    return last
+    return seen
+
+
+def texts(value):
+    """Every string inside a JSON value (keys included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in texts(k) + texts(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in texts(v)]
+    return []
 
 
 def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir, espeak):
@@ -102,7 +115,7 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     with pytest.raises(Exception, match="'Keeper' is already training on cpu: two trainings at once"):
         client.predict("Second", 1, 8, "40k", True, 1, api_name="/train_start")  # refused, not queued
     assert studio.training.status("Second")["state"] == "ready"
-    status = stream_until(client, "Keeper", lambda s: s["step"] >= 1)
+    [*_, (status, _)] = stream_until(client, "Keeper", lambda s: s["step"] >= 1)
     assert status["state"] == "training" and status["seconds_per_step"] > 0
 
     stopped = client.predict("Keeper", api_name="/train_stop")
@@ -113,15 +126,21 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
 
     resumed = client.predict("Keeper", api_name="/train_resume")
     assert resumed["state"] in ("starting", "training")
-    final = stream_until(client, "Keeper", lambda s: False)  # the stream ends by itself when training ends
+    seen = stream_until(client, "Keeper", lambda s: False)  # the stream ends by itself when training ends
+    final, previews = seen[-1]
     assert final["state"] == "finished", final
+    home = str(studio.settings.home)
+    statuses = [stopped, resumed, *(status for status, _ in seen)]
+    assert not [t for t in texts(statuses) if home in t]  # no server path in any status
     steps = final["loss"]["step"]
     assert steps == sorted(set(steps)) and final["step"] > first_run  # resumed, not restarted
     resumed_events = [json.loads(line) for line in sorted(run_dir.glob("events-*.jsonl"))[-1].read_text().splitlines()]
     assert min(e["step"] for e in resumed_events if e["type"] == "step") > first_run
     assert [s["epoch"] for s in final["saves"]] == [1]
+    clips = {Path(p).name: p for p in previews}  # handed over as files, named by the saves
+    assert len(clips) == len(previews) == 1 and not any(p.startswith(home) for p in previews)
     for save in final["saves"]:  # every save: a playable preview and its similarity to the dataset
-        wave, sr = sf.read(save["preview"])
+        wave, sr = sf.read(clips[save["preview"]])
         assert sr == 40000 and len(wave) > sr and -1 <= save["similarity"] <= 1
         assert save["mel_smoothed"] > 0
 
@@ -150,7 +169,7 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     for wav in (studio.training.get("Second").folder / "dataset_40k" / "0_gt_wavs").glob("*.wav"):
         wav.write_bytes(b"not audio any more")
     client.predict("Second", 1, 8, "40k", True, 1, api_name="/train_start")
-    failed = stream_until(client, "Second", lambda s: False)
+    [*_, (failed, _)] = stream_until(client, "Second", lambda s: False)
     assert failed["state"] == "failed" and "Error" in failed["reason"], failed
     restarted = Trainer(studio)
     assert restarted.status("Second")["reason"] == failed["reason"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -31,8 +32,9 @@ def report_markdown(report: dict | None) -> str:
     return "\n".join(lines)
 
 
-def status_view(status: dict | None, epoch: str | None = None):
-    """Status dict -> (message, mel loss plot, per-epoch similarity plot, chosen preview, saved epochs).
+def status_view(status: dict | None, epoch: str | None = None, files: list[str] | None = None):
+    """Status dict + preview files -> (message, mel loss plot, per-epoch similarity plot, chosen preview, saved
+    epochs).
 
     The two plots sit side by side; the similarity plot's tooltip also gives the smoothed mel loss at that save.
     """
@@ -50,15 +52,17 @@ def status_view(status: dict | None, epoch: str | None = None):
         message += "\n" + "\n".join(f"- {n}" for n in status["notes"])
     return (message, pd.DataFrame(rows, columns=["step", "loss", "series"]),
             pd.DataFrame(per_epoch, columns=["epoch", "similarity", "smoothed mel loss"]),
-            preview_of(epoch, status),
+            preview_of(epoch, status, files),
             gr.update(choices=[str(s["epoch"]) for s in saves]))
 
 
-def preview_of(epoch: str | None, status: dict | None) -> str | None:
-    """The preview of the chosen saved epoch (the latest when none is chosen)."""
-    previews = [s for s in (status or {}).get("saves") or [] if s.get("preview")]
+def preview_of(epoch: str | None, status: dict | None, files: list[str] | None = None) -> str | None:
+    """The preview of the chosen saved epoch (the latest when none is chosen), among the handed-over files
+    (a save's `preview` is the file's name)."""
+    by_name = {Path(f).name: f for f in files or []}
+    previews = [s for s in (status or {}).get("saves") or [] if s.get("preview") in by_name]
     chosen = [s for s in previews if str(s["epoch"]) == str(epoch)] if epoch else previews[-1:]
-    return chosen[0]["preview"] if chosen else None
+    return by_name[chosen[0]["preview"]] if chosen else None
 
 
 def build(studio: Studio) -> None:
@@ -90,6 +94,7 @@ def build(studio: Studio) -> None:
             resume = gr.Button("Resume", elem_id="train_resume")
         status = gr.JSON(label="Training status", visible=False)
         status_md = gr.Markdown(elem_id="train_status")
+        previews = gr.File(label="Previews, one per saved epoch", file_count="multiple", visible=False)
         with gr.Row():
             loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Mel loss")
             epoch_plot = gr.LinePlot(x="epoch", y="similarity", tooltip=["epoch", "similarity", "smoothed mel loss"],
@@ -131,12 +136,13 @@ def build(studio: Studio) -> None:
 
         @user_errors
         def train_status(name):
-            """Stream the training status until it finishes, stops or fails (the last one says which)."""
+            """Stream (status, preview clips) until the training finishes, stops or fails (the last status says
+            which); each save's `preview` names its clip among the files."""
             last, sent = None, 0.0
             while True:
                 s = trainer.status(name)
                 if s != last or time.monotonic() - sent > STATUS_QUIET_S:
-                    yield s
+                    yield s, [str(p) for p in trainer.previews(name)]
                     last, sent = s, time.monotonic()
                 if s["state"] not in ACTIVE:
                     return
@@ -152,7 +158,8 @@ def build(studio: Studio) -> None:
 
         view = [status_md, loss_plot, epoch_plot, preview, epoch]
         # Declared first so the public name is exactly /train_status (the private watchers below reuse the fn).
-        name.submit(train_status, name, status, api_name="train_status", concurrency_limit=None)
+        watch = [status, previews]
+        name.submit(train_status, name, watch, api_name="train_status", concurrency_limit=None)
         prepare.click(dataset_prepare, [files, name, isolate], report, api_name="dataset_prepare",
                       concurrency_id=GPU_LANE, concurrency_limit=1).then(
             report_markdown, report, report_md, api_visibility="private")
@@ -161,9 +168,9 @@ def build(studio: Studio) -> None:
                                         (resume, train_resume, [name], "train_resume")):
             # Starting waits for conversions on the GPU lane; the training then runs outside the queue.
             button.click(fn, inputs, status, api_name=api, concurrency_id=GPU_LANE, concurrency_limit=1).then(
-                train_status, name, status, api_visibility="private", concurrency_limit=None)
+                train_status, name, watch, api_visibility="private", concurrency_limit=None)
         stop.click(train_stop, name, status, api_name="train_stop", concurrency_limit=None)
-        status.change(status_view, [status, epoch], view, api_visibility="private", queue=False)
-        epoch.change(preview_of, [epoch, status], preview, api_visibility="private", queue=False)
+        status.change(status_view, [status, epoch, previews], view, api_visibility="private", queue=False)
+        epoch.change(preview_of, [epoch, status, previews], preview, api_visibility="private", queue=False)
         export.click(train_export, [name, epoch], [pth, index, archive, export_md], api_name="train_export",
                      concurrency_id=GPU_LANE, concurrency_limit=1)
