@@ -75,10 +75,11 @@ def ns(served, inputs) -> dict:
 
 def run(namespace: dict, name: str) -> None:
     """Run one block; when it fails on a streamed update that could not be read, say why that update failed."""
+    before = {id(v) for v in namespace.values()}
     try:
         exec(compile(BLOCKS[name], f"README.md <!-- run: {name} -->", "exec"), namespace)
     except Exception as e:
-        jobs = [v for v in namespace.values() if isinstance(v, Job)]
+        jobs = [v for v in namespace.values() if isinstance(v, Job) and id(v) not in before]
         unread = [o[0] for j in jobs for o in j.outputs()
                   if isinstance(o, list) and o and isinstance(o[0], Exception)]
         if unread:
