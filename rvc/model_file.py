@@ -122,6 +122,9 @@ def extract_model(g_ckpt_path: str | Path, out_path: str | Path, sr: int | str |
     with torch.device("meta"):  # shapes only, no memory
         reference = Synthesizer(config, version, bool(f0), posterior=False)
     _check_keys(reference, weights, g_ckpt_path)
+    if not _fits(state, version, sr, bool(f0)):  # what keys miss: a v1 no-f0 decoder's strides, enc_q's width
+        raise ModelFileError(f"{g_ckpt_path}: the weights are not a {version} model at {sr}; leave the sample "
+                             "rate out to read it from them")
     _write_model(Path(out_path), weights, config, version, bool(f0), info)
     return read_model(out_path)
 

@@ -233,6 +233,13 @@ def test_extract_model_reads_the_format_when_not_given(tmp_path, shared_dir):
     assert torch.load(tmp_path / "voice.pth", weights_only=True)["config"] == \
         manifest["inference_pth"]["top_level"]["config"]
 
+    # the one pair no key shape tells apart (v1 without pitch at 32k and 48k): a wrong given rate is refused
+    net = _on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", False)).to_empty(device="cpu")
+    torch.save({"model": net.state_dict()}, tmp_path / "G_6.pth")
+    with pytest.raises(ModelFileError, match="G_6.pth: the weights are not a v1 model at 32k"):
+        extract_model(tmp_path / "G_6.pth", tmp_path / "wrong.pth", sr="32k", f0=0, version="v1")
+    assert extract_model(tmp_path / "G_6.pth", tmp_path / "right.pth").sr == 48000
+
 
 # --- refusals ---------------------------------------------------------------------------------------------
 
