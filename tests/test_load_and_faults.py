@@ -1,8 +1,6 @@
 """A team at once and a server killed mid-write: tiny models, bounded in time."""
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +10,7 @@ import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
 
-from conftest import free_port
-from studio.settings import ROOT
+from conftest import free_port, start_app, wait_up
 
 pytestmark = pytest.mark.slow
 
@@ -133,24 +130,6 @@ def test_past_the_queue_bound_a_client_is_told_to_retry(served, monkeypatch):
     assert answers.count("full") < len(answers) - 20
     assert {a for a in answers if a != "full"} == {"malformed input: send files with gradio_client's "
                                                    "handle_file(path)"}
-
-
-def start_app(home, port: int) -> subprocess.Popen:
-    env = dict(os.environ, STUDIO_HOME=str(home), TTS_DEVICE="cpu", STUDIO_PORT=str(port))
-    env.pop("STUDIO_AUTH", None)
-    return subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_up(url: str, proc: subprocess.Popen) -> Client:
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        assert proc.poll() is None, "the studio exited"
-        try:
-            return Client(url, verbose=False)
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.5)
-    raise AssertionError("the studio did not start")
 
 
 def test_kill_9_during_library_writes_keeps_the_last_committed_state(new_home, espeak):
