@@ -117,7 +117,8 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint(new_home, espea
         client.predict([handle_file(str(p)) for p in speech], "Keeper", False, api_name="/dataset_prepare")
         client.predict("Keeper", 2, 16, "40k", True, 1, api_name="/train_start")  # 2 epochs, a save after each
         run_dir = next((home / "training").glob("*/runs/40k_f0"))
-        saved = stream_until(client, "Keeper", lambda s: s["saves"] or s["state"] not in ("starting", "training"))
+        [*_, (saved, _)] = stream_until(client, "Keeper",
+                                        lambda s: s["saves"] or s["state"] not in ("starting", "training"))
         assert saved["state"] == "training" and [s["epoch"] for s in saved["saves"]] == [1], saved
         trainer = json.loads((run_dir / "job.json").read_text())["pid"]
         os.kill(proc.pid, signal.SIGKILL)  # the server alone: the trainer runs in its own session and lives on
@@ -129,12 +130,12 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint(new_home, espea
         kill_all(proc)
         proc = start_app(home, port)
         client = wait_up(url, proc)
-        after = client.predict("Keeper", api_name="/train_status")  # one answer: it is not running
+        after, _ = client.predict("Keeper", api_name="/train_status")  # one answer: it is not running
         assert after["state"] == "interrupted" and after["resume_step"] == saved["saves"][0]["step"], after
         assert "Resume continues from the last checkpoint" in after["message"]
         resumed = client.predict("Keeper", api_name="/train_resume")
         assert resumed["state"] in ("starting", "training")
-        final = stream_until(client, "Keeper", lambda s: False)  # ends by itself with the training
+        [*_, (final, _)] = stream_until(client, "Keeper", lambda s: False)  # ends by itself with the training
         assert final["state"] == "finished" and final["epoch"] == 2, final
         assert [s["epoch"] for s in final["saves"]] == [1, 2]
         start = read_events(run_dir)[1][0]
