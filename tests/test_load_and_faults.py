@@ -127,7 +127,7 @@ def wait_until(condition, what: str, timeout: float = 120.0) -> None:
 
 
 def test_past_the_queue_bound_a_client_is_told_to_retry(new_home, launch_studio, tmp_path, monkeypatch, caplog):
-    bound = 3
+    bound = 2
     url, studio, close = launch_studio(new_home(), STUDIO_GPU_QUEUE=str(bound))
     demo = close.__self__  # launch_studio hands back demo.close
     caplog.set_level(logging.INFO, logger="studio")
