@@ -3,8 +3,6 @@ import logging
 import math
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +14,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 from gradio_client.utils import Status
 
-from conftest import free_port
-from studio.settings import ROOT
+from conftest import free_port, start_app, wait_up
 from studio.ui import lane as gpu
 
 pytestmark = pytest.mark.slow
@@ -182,24 +179,6 @@ def test_past_the_queue_bound_a_client_is_told_to_retry(new_home, launch_studio,
     for job in [running, *admitted]:  # every admitted job completes
         assert job.result(timeout=300)[0]
     close()
-
-
-def start_app(home, port: int) -> subprocess.Popen:
-    env = dict(os.environ, STUDIO_HOME=str(home), TTS_DEVICE="cpu", STUDIO_PORT=str(port))
-    env.pop("STUDIO_AUTH", None)
-    return subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_up(url: str, proc: subprocess.Popen) -> Client:
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        assert proc.poll() is None, "the studio exited"
-        try:
-            return Client(url, verbose=False)
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.5)
-    raise AssertionError("the studio did not start")
 
 
 def test_kill_9_during_library_writes_keeps_the_last_committed_state(new_home, espeak):
