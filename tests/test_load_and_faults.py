@@ -66,8 +66,12 @@ def test_eight_users_at_once_all_finish_one_model_job_at_a_time(served, tmp_path
     monkeypatch.setattr(studio.designer(), "design", lane.around(studio.designer().design))
     monkeypatch.setattr(studio.rvc(), "convert", lane.around(studio.rvc().convert))
 
+    # gradio_client's own 5 s HTTP timeout (queue join, /info) trips on a loaded 2-core box; latency is what the
+    # /health poll below measures, so the users wait as long as a person would.
+    patient = {"verbose": False, "httpx_kwargs": {"timeout": 60}}
+
     def user(i: int) -> int:
-        client = Client(url, verbose=False)
+        client = Client(url, **patient)
         done = 0
         for j in range(REQUESTS):
             if (i + j) % 2:
@@ -81,7 +85,7 @@ def test_eight_users_at_once_all_finish_one_model_job_at_a_time(served, tmp_path
     health, stop = [], threading.Event()
 
     def poll():
-        client = Client(url, verbose=False)
+        client = Client(url, **patient)
         while not stop.is_set():
             t0 = time.monotonic()
             assert client.predict(api_name="/health")["status"] == "ok"
