@@ -338,6 +338,12 @@ def serve(new_home, launch_studio, inputs):
         close()
 
 
+@pytest.fixture(scope="module")
+def page_url(serve):
+    """The studio without logins, shared by the tests of one person at a time: (url, ctx)."""
+    return serve()
+
+
 def screenshots_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     shots = pathlib.Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
@@ -358,8 +364,8 @@ def studio_shown(page) -> None:
     settled(page)  # the page-load events (cast table, pickers) have finished and cleared their progress
 
 
-def test_every_tab_works_with_the_mouse_and_leaves_no_progress_overlay(browser, serve, tmp_path):
-    url, ctx = serve()
+def test_every_tab_works_with_the_mouse_and_leaves_no_progress_overlay(browser, page_url, tmp_path):
+    url, ctx = page_url
     errors = PageErrors()
     page = open_page(browser, errors)
     try:
@@ -369,6 +375,47 @@ def test_every_tab_works_with_the_mouse_and_leaves_no_progress_overlay(browser, 
     finally:
         page.context.close()
     assert not errors, errors
+
+
+def test_direct_on_the_page_draws_new_seeds_unless_the_box_is_unticked(browser, page_url):
+    """Gradio's number box always sends a number, so the page has a "random seed" tick box (ticked): two clicks
+    make takes with two different drawn seeds; unticked, the typed seed is used, as a script's `seed=7` is."""
+    from gradio_client import Client
+
+    url, ctx = page_url
+    client = Client(url, verbose=False)
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.get_by_role("tab", name="Cast & Direct", exact=True).click()
+        settled(page)
+        pick(page, "direct_cast", ctx["member"])
+        type_into(page, "direct_line", "Who goes there?")
+        type_into(page, "direct_project", "seeds")
+        set_slider(page, "direct_k", 1)
+        expect(page.locator("#direct_random_seed input")).to_be_checked()
+
+        def run(count: int) -> list[int]:
+            """Click Direct, wait until this run's ranking is shown, return the seeds of the project's takes."""
+            watch(page, "document.querySelector('#direct_status').innerText")
+            page.locator("#direct_go").click()
+            page.wait_for_function("() => { const s = window.__seen; return s.some(v => !v.includes('ranked')) "
+                                   "&& s[s.length - 1].includes('ranked'); }", timeout=EVENT_TIMEOUT_MS)
+            seen(page)
+            settled(page)
+            takes = client.predict("seeds", api_name="/takes")
+            assert len(takes) == count, takes  # the click made one take
+            return [t["seed"] for t in takes]
+
+        run(1)
+        seeds = run(2)
+        assert seeds[0] != seeds[1], seeds
+        page.locator("#direct_random_seed input").click()
+        type_into(page, "direct_seed", "7")
+        assert run(3)[2] == 7
+    finally:
+        context.close()
 
 
 USERS = {"ann": "correct-horse-battery", "bob": "staple-battery-horse"}

@@ -91,6 +91,19 @@ class StudioBlocks(gr.Blocks):
                            print_exception=False) from None
 
 
+def random_seed_box(elem_id: str) -> gr.Checkbox:
+    """A page-only "random seed" tick box: Gradio's number box always sends a number (an empty box sends 0), so
+    the page cannot leave a seed out the way a script can (`seed=None`). See `random_seed_js`."""
+    return gr.Checkbox(True, label="Random seed (untick to use the seed box)", elem_id=elem_id, interactive=True)
+
+
+def random_seed_js(box: gr.Checkbox, seed_at: int) -> str:
+    """Browser-side step of an event: while the tick box `box` is ticked, send no seed (None, drawn by the
+    studio) in place of input `seed_at`. It runs only in the page, so the API's parameters and defaults stay."""
+    return (f"(...args) => {{ const box = document.querySelector('#{box.elem_id} input[type=checkbox]'); "
+            f"if (box && box.checked) args[{seed_at}] = null; return args; }}")
+
+
 def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str) -> gr.Button:
     """Put a confirmation between `button` and a destructive action: returns the "Yes" button to wire it to.
 

@@ -7,7 +7,7 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU_LANE, QUIET, language_dropdown, login, user_errors
+from .common import GPU_LANE, QUIET, language_dropdown, login, random_seed_box, random_seed_js, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
@@ -47,8 +47,9 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             with gr.Column(scale=2):
                 k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                               label="Takes", elem_id="direct_k")
-                seed = gr.Number(None, precision=0, label="Seed (same seed, same takes; Re-roll draws new ones)",
-                                 elem_id="direct_seed")
+                with gr.Row():
+                    seed = gr.Number(None, precision=0, label="Seed (same seed, same takes)", elem_id="direct_seed")
+                    random_seed = random_seed_box("direct_random_seed")
                 language = language_dropdown()
                 project = gr.Textbox("default", label="Project", elem_id="direct_project")
                 style = gr.Checkbox(opts.convert_style, label="Seed-VC: convert style too (undoes the direction)")
@@ -163,7 +164,8 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
         inputs = [line, direction, cast, k, backend, rvc_voice, seed, language, project, style_state]
         outputs = [*slots, takes_json, status]
         lane = dict(concurrency_id=GPU_LANE, concurrency_limit=1)
-        go.click(direct, inputs, outputs, api_name="direct", **lane).then(
+        go.click(direct, inputs, outputs, api_name="direct", js=random_seed_js(random_seed, inputs.index(seed)),
+                 **lane).then(
             refresh_history, project, history, api_visibility="private")
         reroll.click(direct_again, inputs, outputs, api_visibility="private", **lane).then(
             refresh_history, project, history, api_visibility="private")

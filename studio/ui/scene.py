@@ -8,7 +8,7 @@ from ..mix import MAX_GAP_S, MIX, MixOptions
 from ..script import FORMATS
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, QUIET, login, user_errors
+from .common import GPU_LANE, LANGUAGES, QUIET, login, random_seed_box, random_seed_js, user_errors
 
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
@@ -53,7 +53,8 @@ def build(studio: Studio) -> None:
         with gr.Row():
             k = gr.Slider(DirectOptions.K_MIN, DirectOptions.K_MAX, value=DirectOptions.K_DEFAULT, step=1,
                           label="Takes per line (K)", elem_id="scene_k")
-            seed = gr.Number(value=None, precision=0, label="Seed (empty = random)")
+            seed = gr.Number(value=None, precision=0, label="Seed (same seed, same takes)", elem_id="scene_seed")
+            random_seed = random_seed_box("scene_random_seed")
             do_render = gr.Button("Render scene", variant="primary", elem_id="scene_render")
         lines = gr.Dataframe(headers=LINE_COLUMNS, interactive=False, label="Lines", elem_id="scene_lines")
         picked = gr.Audio(label="Last picked take", type="filepath", interactive=False, buttons=["download"],
@@ -160,7 +161,7 @@ def build(studio: Studio) -> None:
                       api_name="scene_cast").then(show, summary, [cast_table, lines, character],
                                                   api_visibility="private")
         do_render.click(scene_render, [name, k, seed], [lines, status, picked], api_name="scene_render",
-                        concurrency_id=GPU_LANE, concurrency_limit=1)
+                        js=random_seed_js(random_seed, 2), concurrency_id=GPU_LANE, concurrency_limit=1)
         do_reroll.click(scene_reroll, [name, line], [lines, status, picked], api_name="scene_reroll",
                         concurrency_id=GPU_LANE, concurrency_limit=1).then(
             takes_for_line, [name, line], take, api_visibility="private")
