@@ -1,15 +1,16 @@
 """The page in a real browser: Debian's chromium driven by Playwright, every tab clicked with the mouse.
 
-One page, a library that already holds a cast member, the tabs walked in page order. After every event the
-walk waits for its visible result, then checks that no progress overlay is left on any component: a stuck
-overlay keeps a timer running and swallows clicks (issue 7), and the mouse clicks on pickers here fail
-under one as they would for a person.
+One page, a library that already holds a cast member, the tabs walked in page order; then the same walks by two
+logged-in users in two browser contexts at once. After every event the walk waits for its visible result, then
+checks that no progress overlay is left on any component: a stuck overlay keeps a timer running and swallows
+clicks (issue 7), and the mouse clicks on pickers here fail under one as they would for a person.
 
-Adding a tab (Cast & Direct, Scene, Train, ...): write `walk_<tab>(page, ctx)` that clicks through the tab's main
-path with the mouse and waits for what a user would wait for (call `settled(page)` after each event), then append
-`("<tab label>", walk_<tab>)` to TABS in page order. `ctx` carries the test's inputs (audio files, names) and what
-earlier tabs made; put what later tabs need into it. The walk saves `<label>.png` per tab in SCREENSHOTS_DIR
-(default: the test's tmp dir; `SCREENSHOTS_DIR=docs/screenshots` refreshes the README's pictures).
+Adding a tab: write `walk_<tab>(page, ctx)` that clicks through the tab's main path with the mouse and waits for
+what a user would wait for (call `settled(page)` after each event), with a bare `yield` right after clicking a
+button whose event takes long (the other user's walk acts meanwhile), then append `("<tab label>", walk_<tab>)` to
+TABS in page order. `ctx` carries the test's inputs (audio files), the names this user gives things (WORK) and what
+earlier tabs made; put what later tabs need into it. The walk saves `[<user>_]<label>.png` per tab in
+SCREENSHOTS_DIR (default: the test's tmp dir; `SCREENSHOTS_DIR=docs/screenshots` refreshes the README's pictures).
 """
 from __future__ import annotations
 
@@ -253,7 +254,6 @@ class PageErrors(list):
         self.where = "login"
 
     def __call__(self, error) -> None:
-        print("PAGEERROR", self.where, error, flush=True)  # TIMING
         self.append(f"{self.where}: {error}")
 
 
@@ -264,14 +264,12 @@ def walk_tabs(page, ctx: dict, tabs: list, errors: PageErrors, shots: pathlib.Pa
         name = prefix + label.lower().replace(" & ", "_").replace(" ", "_")
         page.get_by_role("tab", name=label, exact=True).click()
         settled(page)
-        import time; t0 = time.monotonic(); print("START", name, flush=True)  # TIMING
         try:
             yield from walk(page, ctx) or ()
         except BaseException:
             page.screenshot(path=str(shots / f"{name}_failed.png"), full_page=True)  # where the walk stopped
             raise
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-        print("DONE", name, round(time.monotonic() - t0, 1), flush=True)  # TIMING
 
 
 def run_together(*walks) -> None:
