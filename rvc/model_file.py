@@ -9,12 +9,13 @@ silently random weight.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from .synthesizer import SAMPLE_RATES, Synthesizer, SynthesizerConfig, release_config
+from .synthesizer import FEATURE_DIMS, SAMPLE_RATES, Synthesizer, SynthesizerConfig, release_config
 
 RVC_KEYS = ("weight", "config", "info", "sr", "f0", "version")
 COMPATIBLE_VOCODERS = ("HiFi-GAN",)  # Applio's "MRF HiFi-GAN" and "RefineGAN" use other decoders
@@ -23,6 +24,15 @@ SAVED_SEGMENT_SIZE = 32  # config[1] of every shared file: a placeholder, the de
 
 class ModelFileError(ValueError):
     """A file that is not a usable RVC voice model; the message names the file and what is wrong."""
+
+
+class TrainingCheckpointError(ModelFileError):
+    """A ``G_*.pth`` / ``D_*.pth`` training checkpoint where a voice model was expected; ``generator`` is True for
+    a G_ file (or a pretrained base), whose voice :func:`extract_model` can take out."""
+
+    def __init__(self, message: str, generator: bool) -> None:
+        super().__init__(message)
+        self.generator = generator
 
 
 @dataclasses.dataclass
@@ -87,25 +97,98 @@ def save_model(path: str | Path, net: Synthesizer, info: str = "", metadata: dic
     _write_model(Path(path), weights, net.config, net.version, net.f0, info, metadata)
 
 
-def extract_model(g_ckpt_path: str | Path, out_path: str | Path, sr: int | str, f0: bool | int, version: str,
+def extract_model(g_ckpt_path: str | Path, out_path: str | Path, sr: int | str | None = None,
+                  f0: bool | int | None = None, version: str | None = None,
                   info: str = "Extracted model.") -> RVCModel:
     """Turn a ``G_*.pth`` training checkpoint (or a pretrained base ``{"model": ...}``) into a voice model.
 
-    Like RVC's "extract small model": the released config for (version, sr), enc_q dropped, fp16.
-    The weights are checked against that architecture first, so a wrong sr/f0/version is an error.
+    Like RVC's "extract small model": the released config for (version, sr) at the checkpoint's widths, enc_q
+    dropped, fp16. sr, f0 and version left as None are read from the weights (see checkpoint_format); given ones
+    are checked against the weights first, so a wrong value is an error, never a broken voice.
     """
     g_ckpt_path = Path(g_ckpt_path)
     ckpt = _torch_load(g_ckpt_path)
     state = canonical_state_dict(ckpt.get("model", ckpt))
+    if _is_discriminator(state):
+        raise TrainingCheckpointError(f"{g_ckpt_path}: is a discriminator checkpoint (D_*.pth); the voice is in the "
+                                      "G_*.pth saved with it", generator=False)
     if "emb_g.weight" not in state:
         raise ModelFileError(f"{g_ckpt_path}: not a generator checkpoint (no 'emb_g.weight')")
-    config = release_config(version, sr, spk_embed_dim=state["emb_g.weight"].shape[0])
+    if sr is None or f0 is None or version is None:
+        found = checkpoint_format(state, g_ckpt_path)
+        version, sr, f0 = version or found[0], sr or found[1], found[2] if f0 is None else f0
+    config = _generator_config(state, version, sr, g_ckpt_path)
     weights = {k: v for k, v in state.items() if not k.startswith("enc_q.")}
     with torch.device("meta"):  # shapes only, no memory
         reference = Synthesizer(config, version, bool(f0), posterior=False)
     _check_keys(reference, weights, g_ckpt_path)
+    if not _fits(state, version, sr, bool(f0)):  # what keys miss: a v1 no-f0 decoder's strides, enc_q's width
+        raise ModelFileError(f"{g_ckpt_path}: the weights are not a {version} model at {sr}; leave the sample "
+                             "rate out to read it from them")
     _write_model(Path(out_path), weights, config, version, bool(f0), info)
     return read_model(out_path)
+
+
+def checkpoint_format(state: dict[str, torch.Tensor], source: Path | str = "<weights>") -> tuple[str, str, bool]:
+    """(version, sample rate name, f0) of generator weights, read from their shapes.
+
+    The content embedding's width gives the version (256: v1, 768: v2), an ``emb_pitch`` table means
+    pitch-guided, and the sample rate is the one released decoder (upsampling kernels, noise convs, and the
+    posterior encoder's spectrogram width when the file has it) that the weights fit exactly.
+    """
+    phone = state.get("enc_p.emb_phone.weight")
+    versions = {dim: name for name, dim in FEATURE_DIMS.items()}
+    if phone is None or phone.ndim != 2 or phone.shape[1] not in versions:
+        width = "missing" if phone is None else f"{phone.shape[-1]} wide"
+        raise ModelFileError(f"{source}: cannot tell the RVC version: the content embedding is {width} "
+                             "(v1 models read 256-dim features, v2 768-dim)")
+    version, f0 = versions[phone.shape[1]], "enc_p.emb_pitch.weight" in state
+    rates = [rate for rate in SAMPLE_RATES if _fits(state, version, rate, f0)]
+    if len(rates) != 1:
+        why = f"it fits {' and '.join(rates)} alike" if rates else "it matches no released RVC decoder"
+        raise ModelFileError(f"{source}: cannot tell the sample rate from the decoder's shapes ({why}); "
+                             "extract it with RVC WebUI, which asks for the rate")
+    return version, rates[0], f0
+
+
+def _fits(state: dict[str, torch.Tensor], version: str, sr: str, f0: bool) -> bool:
+    """Whether the decoder of `state` is the released one of (version, sr): its upsampling kernels, its NSF noise
+    convs (kernel twice the stride to the source rate, 1 at the last stage) and the spectrogram width of enc_q."""
+    config = release_config(version, sr)
+    rates = config.upsample_rates
+    want = {f"dec.ups.{i}.weight_v": (2, k) for i, k in enumerate(config.upsample_kernel_sizes)}
+    if f0:
+        want |= {f"dec.noise_convs.{i}.weight": (2, 2 * math.prod(rates[i + 1:]) if i + 1 < len(rates) else 1)
+                 for i in range(len(rates))}
+    if "enc_q.pre.weight" in state:
+        want["enc_q.pre.weight"] = (1, config.spec_channels)
+    stages = sum(k.startswith("dec.ups.") and k.endswith(".weight_v") for k in state)
+    return stages == len(rates) and all(k in state and state[k].ndim > dim and state[k].shape[dim] == size
+                                        for k, (dim, size) in want.items())
+
+
+def generator_dims(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Synthesizer widths of a generator state_dict (released bases give the released config; tiny test bases
+    give theirs), so training and extraction build exactly the architecture of the weights they hold."""
+    proj, ffn = state["enc_p.proj.weight"], state["enc_p.encoder.ffn_layers.0.conv_1.weight"]
+    emb = state["emb_g.weight"]
+    return {"inter_channels": proj.shape[0] // 2, "hidden_channels": proj.shape[1],
+            "filter_channels": ffn.shape[0], "kernel_size": ffn.shape[2],
+            "n_heads": proj.shape[1] // state["enc_p.encoder.attn_layers.0.emb_rel_k"].shape[2],
+            "n_layers": len({k.split(".")[3] for k in state if k.startswith("enc_p.encoder.attn_layers.")}),
+            "upsample_initial_channel": state["dec.conv_pre.weight"].shape[0],
+            "spk_embed_dim": emb.shape[0], "gin_channels": emb.shape[1]}
+
+
+def _generator_config(state: dict[str, torch.Tensor], version: str, sr: int | str,
+                      source: Path | str) -> SynthesizerConfig:
+    """The released config of (version, sr) at the widths of `state`."""
+    try:
+        dims = generator_dims(state)
+    except (KeyError, IndexError, ZeroDivisionError):
+        raise ModelFileError(f"{source}: weights do not match an RVC generator (its text encoder is missing "
+                             "or malformed)") from None
+    return dataclasses.replace(release_config(version, sr), **dims)
 
 
 class CheckpointInfo(NamedTuple):
@@ -171,13 +254,17 @@ def _refuse_non_models(ckpt: dict, path: Path) -> None:
                              "RVC models are supported")
     if "model" in ckpt and "weight" not in ckpt:
         model = ckpt["model"]
-        if isinstance(model, dict) and any(k.startswith(("discriminators.", "module.discriminators."))
-                                           for k in model):
-            raise ModelFileError(f"{path}: is a discriminator training checkpoint (D_*.pth), not a voice "
-                                 "model; voice models are the small .pth files written at the end of training")
-        raise ModelFileError(f"{path}: is a generator training checkpoint (G_*.pth or a pretrained base), not a "
-                             "shareable voice model; convert it with rvc.extract_model(path, out_path, sr, f0, "
-                             "version)")
+        if isinstance(model, dict) and _is_discriminator(model):
+            raise TrainingCheckpointError(
+                f"{path}: is a discriminator training checkpoint (D_*.pth), not a voice model; voice models are "
+                "the small .pth files written at the end of training", generator=False)
+        raise TrainingCheckpointError(
+            f"{path}: is a generator training checkpoint (G_*.pth or a pretrained base), not a shareable voice "
+            "model; convert it with rvc.extract_model(path, out_path)", generator=True)
+
+
+def _is_discriminator(state: dict) -> bool:
+    return any(str(k).startswith(("discriminators.", "module.discriminators.")) for k in state)
 
 
 def _parse_f0(value: Any, path: Path) -> bool:

@@ -39,7 +39,7 @@ from . import index as feature_index
 from . import losses
 from .dataset import FILELIST, feature_dir_name
 from .discriminator import MultiPeriodDiscriminator
-from .model_file import load_checkpoint, save_checkpoint, save_model
+from .model_file import generator_dims, load_checkpoint, save_checkpoint, save_model
 from .synthesizer import FEATURE_DIMS, SAMPLE_RATES, Synthesizer, SynthesizerConfig, release_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "rvc_train"
@@ -227,19 +227,6 @@ def collate(items: list[Item], data: dict, device: torch.device) -> Batch:
 
 
 # --- models -------------------------------------------------------------------------------------------------
-
-def generator_dims(state: dict[str, torch.Tensor]) -> dict[str, int]:
-    """Synthesizer widths of a generator state_dict (released bases give the released config; tiny test bases
-    give theirs), so training builds exactly the architecture of the base it starts from."""
-    proj, ffn = state["enc_p.proj.weight"], state["enc_p.encoder.ffn_layers.0.conv_1.weight"]
-    emb = state["emb_g.weight"]
-    return {"inter_channels": proj.shape[0] // 2, "hidden_channels": proj.shape[1],
-            "filter_channels": ffn.shape[0], "kernel_size": ffn.shape[2],
-            "n_heads": proj.shape[1] // state["enc_p.encoder.attn_layers.0.emb_rel_k"].shape[2],
-            "n_layers": len({k.split(".")[3] for k in state if k.startswith("enc_p.encoder.attn_layers.")}),
-            "upsample_initial_channel": state["dec.conv_pre.weight"].shape[0],
-            "spk_embed_dim": emb.shape[0], "gin_channels": emb.shape[1]}
-
 
 def _base_state(path: Path) -> dict[str, torch.Tensor]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)

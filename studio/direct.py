@@ -137,8 +137,9 @@ class Director:
                      user: str | None = None, on_progress: Progress | None = None,
                      options: DirectOptions | None = None) -> Iterator[DirectEvent]:
         """K takes of every line: one event per batched TTS call, per take as soon as it is ready, and per
-        line once ranked. A cast member or RVC voice deleted mid-run ends the run with a DirectError after
-        the takes made so far (they are kept)."""
+        line once ranked. A cast member or RVC voice deleted mid-run (by anyone) does not stop it: the run
+        finishes with the voice it resolved here (the reference is held, an RVC voice's files stay in the
+        trash) and its takes keep the name, so a restore brings back a library consistent with them."""
         options = options or DirectOptions()
         # 0. check everything before any model runs, so a bad request costs nothing
         k, seed, project = self._check_k(k), self._check_seed(seed), clean_project(project)
@@ -219,11 +220,10 @@ class Director:
             raise DirectError("pick a cast member: Seed-VC converts the takes to their voice")
         if spec.backend == "rvc" and not str(spec.rvc_voice or "").strip():
             raise DirectError("pick an RVC voice (add one in the Convert tab)")
-        member = self.studio.library.get(cast) if cast else None
+        member, reference = self.studio.library.load(cast) if cast else (None, None)  # one consistent read
         description = member.description if member else ""
         if not direction and not description:
             raise DirectError("give a direction, e.g. 'whisper with trembling fear'")
-        reference = self.studio.library.reference(member.id) if member else None
         voice = self._voice(spec.backend, reference, spec.rvc_voice)
         clean = spec._replace(line=text, direction=direction, language=language_key(spec.language),
                               cast_member=member.name if member else None,
@@ -287,7 +287,6 @@ class Director:
         if speaker is not None:
             settings["speaker_encoder"] = speaker.name
         for group in groups:
-            self._still_there(line, done)
             seeds = [(first_seed + j) % SEED_RANGE for j in group]
             desc = f"Converting take {group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "") + f" of {k}"
             progress(done, total, desc)
@@ -309,20 +308,6 @@ class Director:
         ranked = self.rank(line.takes, self.scorer)
         best = [t.take_id for t in line.takes].index(ranked[0].take_id) + 1
         yield DirectEvent("ranked", index, ranked, done, total, f"{k} take(s) ranked; best: take {best}")
-
-    def _still_there(self, line: _Line, done: int) -> None:
-        """Stop the run if its cast member or RVC voice was deleted since it started."""
-        gone = ""
-        try:
-            if line.member_id:
-                gone = f"cast member {line.spec.cast_member!r}"
-                self.studio.library.get(line.member_id)
-            if line.spec.backend == "rvc":
-                gone = f"RVC voice {line.spec.rvc_voice!r}"
-                self.studio.rvc_voices.get(line.spec.rvc_voice)
-        except LibraryError:
-            raise DirectError(f"{gone} was deleted during the run; stopped after {done} take(s), which are kept "
-                              "in the project") from None
 
     def _convert(self, backend: str, voice: Voice, sources: list[np.ndarray], sr: int, seeds: list[int],
                  settings: dict, on_stage) -> tuple[list[np.ndarray], int]:

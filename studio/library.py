@@ -204,4 +204,16 @@ class Library:
 
     def reference(self, id_or_name: str) -> tuple[np.ndarray, int]:
         """The member's reference audio (mono float32 at REFERENCE_SR)."""
-        return load_audio(self.get(id_or_name).audio_path)
+        return self.load(id_or_name)[1]
+
+    def load(self, id_or_name: str) -> tuple[CastMember, tuple[np.ndarray, int]]:
+        """A member and its reference audio, read together: a job holds both for its whole run, so a delete
+        after this returns changes nothing for it. A member deleted (and purged) between the two reads is
+        reported as gone, like one deleted before."""
+        member = self.get(id_or_name)
+        try:
+            return member, load_audio(member.audio_path)
+        except (OSError, ValueError):
+            if member.audio_path.exists():
+                raise
+            raise LibraryError(f"no cast member named {str(id_or_name or '').strip()!r}") from None

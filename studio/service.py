@@ -216,8 +216,9 @@ class Studio:
 
     # -- RVC voices -----------------------------------------------------------------------------
 
-    def rvc_upload(self, files: list[str | Path], name: str) -> RVCVoice:
-        return self.rvc_voices.add(name, files)
+    def rvc_upload(self, files: list[str | Path], name: str, from_checkpoint: bool = False) -> RVCVoice:
+        """Add an RVC voice; `from_checkpoint` extracts it from a G_*.pth training checkpoint."""
+        return self.rvc_voices.add(name, files, from_checkpoint)
 
     def rvc_list(self) -> list[dict]:
         return [v.as_dict() for v in self.rvc_voices.list()]

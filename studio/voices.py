@@ -3,7 +3,10 @@
 Each voice lives in $STUDIO_HOME/rvc/<random id>/ as model.pth (+ model.index),
 recorded in the same SQLite library as the cast. A model is loaded strictly once
 at upload, so a corrupt file, a training checkpoint or an incompatible vocoder is
-refused with a clear message before anything is stored.
+refused with a clear message before anything is stored. A G_*.pth training
+checkpoint becomes a voice when the uploader asks for it (`from_checkpoint`): its
+voice is extracted as RVC WebUI's "extract small model" does, with the sample
+rate, pitch guidance and version read from the weights.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from . import limits, trash
 from .library import LibraryError, clean_name, connect
+
+EXTRACT_LABEL = "Extract the voice from this training checkpoint"  # the Convert tab's checkbox says the same
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,27 @@ def _check_counts(paths: list[Path], where: str) -> None:
         raise LibraryError(f"found {indexes} .index files; upload only the one trained with this model")
 
 
+def _voice_model(src: Path, dest: Path, from_checkpoint: bool):
+    """Load the uploaded model strictly (a clear ValueError on anything unusable) and write it to `dest`: as
+    uploaded, or the voice extracted from a G_ training checkpoint when the uploader asked for that."""
+    from rvc.model_file import TrainingCheckpointError, extract_model, load_model
+
+    try:
+        model = load_model(src)
+    except TrainingCheckpointError as err:
+        if not err.generator:
+            raise LibraryError(f"{src.name} is a discriminator training checkpoint (D_*.pth): it holds no voice; "
+                               "upload the G_*.pth saved with it") from None
+        if not from_checkpoint:
+            raise LibraryError(f"{src.name} is a training checkpoint (G_*.pth), not a voice model: tick "
+                               f"'{EXTRACT_LABEL}' and add it again (through the API: from_checkpoint=True)") \
+                from None
+        extract_model(src, dest)  # sample rate, f0 and version read from the weights, or a clear refusal
+        return load_model(dest)
+    shutil.copyfile(src, dest)
+    return model
+
+
 class RVCVoices:
     def __init__(self, home: Path, trash_days: int = 14) -> None:
         self.home = Path(home)
@@ -103,10 +129,10 @@ class RVCVoices:
         id_, name, _key, version, sr, f0, has_index, info, created = row
         return RVCVoice(id_, name, version, sr, bool(f0), bool(has_index), info, self.root / id_, created)
 
-    def add(self, name: str, files: list[str | Path]) -> RVCVoice:
-        """Validate and store an uploaded voice (.pth [+ .index], or a .zip of them)."""
+    def add(self, name: str, files: list[str | Path], from_checkpoint: bool = False) -> RVCVoice:
+        """Validate and store an uploaded voice (.pth [+ .index], or a .zip of them); with `from_checkpoint`
+        the .pth may be a G_*.pth training checkpoint, whose voice is extracted."""
         from rvc.index import load_index
-        from rvc.model_file import load_model
 
         name = clean_name(name)
         voice_id = uuid.uuid4().hex
@@ -114,11 +140,9 @@ class RVCVoices:
         partial.mkdir()
         try:
             model_src, index_src = unpack_upload(files, partial)
-            model = load_model(model_src)  # strict: raises a clear ValueError on anything unusable
+            model = _voice_model(model_src, partial / "model.pth", from_checkpoint)
             if index_src is not None:
                 load_index(index_src, dim=model.net.enc_p.in_channels)
-            shutil.copyfile(model_src, partial / "model.pth")
-            if index_src is not None:
                 shutil.copyfile(index_src, partial / "model.index")
             for f in partial.iterdir():
                 if f.name not in ("model.pth", "model.index"):

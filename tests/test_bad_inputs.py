@@ -229,7 +229,8 @@ CASES = [
     Bad("rvc-upload-g-checkpoint", "/rvc_upload",
         lambda m: ([m.torch_file("G_2333.pth", {"model": torch.load(m.voice["voice"], weights_only=True)["weight"],
                                                  "iteration": 10, "optimizer": {}, "learning_rate": 1e-4})],
-                   "Training"), "training checkpoint"),
+                   "Training"), r"G_2333.pth is a training checkpoint \(G_\*\.pth\), not a voice model: tick "
+                                r"'Extract the voice from this training checkpoint' and add it again"),
     Bad("rvc-upload-garbage-index", "/rvc_upload",
         lambda m: ([handle_file(str(m.voice["voice"])), m.bytes("junk.index", os.urandom(4096))], "Junk"),
         "not a readable faiss index"),

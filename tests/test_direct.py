@@ -97,16 +97,22 @@ def test_lines_share_batched_tts_calls_and_each_is_ranked_when_its_takes_are_mad
     assert [t.line for t in events[4].takes] == ["Over here!"] * 3
 
 
-def test_a_cast_member_deleted_mid_run_ends_it_and_keeps_the_takes_made(studio, espeak):
+def test_a_cast_member_deleted_mid_run_leaves_the_run_to_finish_and_can_come_back(studio, espeak):
     ref = espeak("Every morning I walk the length of the beach and count the gulls.", voice="en-us+m7")
     studio.cast_upload(ref, "Gull", "")
     run = studio.director.direct("Look out!", "urgent", "Gull", k=3, seed=2, project="deleted",
                                  options=DirectOptions(schedule="each", **FAST))
     assert next(run).kind == "tts" and next(run).kind == "take"
     studio.cast_delete("Gull")
-    with pytest.raises(DirectError, match="cast member 'Gull' was deleted during the run; stopped after 1 take"):
-        next(run)
-    assert len(studio.takes.list("deleted")) == 1
+    assert [e.kind for e in run] == ["take", "take", "ranked"]  # the run keeps the voice it started with
+    takes = studio.takes.list("deleted")
+    assert len(takes) == 3 and {t.cast_member for t in takes} == {"Gull"}
+    with pytest.raises(DirectError, match="cast member 'Gull' was deleted; its takes cannot be re-converted"):
+        studio.director.reproduce(takes[2].take_id)
+    studio.cast_restore("Gull")
+    wave, _ = studio.director.reproduce(takes[2].take_id)  # the restored member is the one the takes name
+    np.testing.assert_allclose(wave, sf.read(takes[2].audio_path, dtype="float32")[0], rtol=1e-4,
+                               atol=1.5 / 32768)
 
 
 def test_rvc_takes_are_ranked_against_the_cast_member_and_reproducible(studio, tmp_path):

@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..audio import OUTPUT_FORMATS
 from ..service import Studio
+from ..voices import EXTRACT_LABEL
 from .common import GPU_LANE, QUIET, confirm_step, user_errors
 
 F0_METHODS = ["auto", "rmvpe", "fcpe", "harvest", "dio"]
@@ -47,9 +48,11 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                 go_rvc = gr.Button("Convert with RVC", variant="primary", elem_id="convert_rvc_go")
                 with gr.Accordion("RVC voices: add or remove", open=False):
                     gr.Markdown("Upload a shared RVC model: the `.pth` and its `.index`, or a `.zip` of them. "
-                                "Training checkpoints (G_*.pth) are not voice models.")
+                                "A training checkpoint (G_*.pth) is not a voice model: tick the box below to "
+                                "extract its voice (sample rate, pitch guidance and version are read from it).")
                     files = gr.File(label="Model files", file_count="multiple", file_types=[".pth", ".index", ".zip"],
                                     elem_id="rvc_files")
+                    from_checkpoint = gr.Checkbox(False, label=EXTRACT_LABEL, elem_id="rvc_from_checkpoint")
                     with gr.Row():
                         voice_name = gr.Textbox(label="Voice name", elem_id="rvc_name")
                         add_voice = gr.Button("Add voice", elem_id="rvc_add")
@@ -91,10 +94,10 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
             return str(studio.save_take(out.takes[0], out.sample_rate, fmt)), "; ".join(out.notes)
 
         @user_errors
-        def rvc_upload(files, name):
+        def rvc_upload(files, name, from_checkpoint=False):
             if not files:
                 raise gr.Error("upload a .pth model (and its .index), or a .zip of them")
-            v = studio.rvc_upload(files, name)
+            v = studio.rvc_upload(files, name, bool(from_checkpoint))
             return f"Added RVC voice **{v.name}** ({v.version}, {v.sample_rate} Hz, " \
                    f"{'with' if v.has_index else 'no'} index)."
 
@@ -132,7 +135,7 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                       concurrency_id=GPU_LANE, concurrency_limit=1)
         go_rvc.click(convert_rvc, [source, voice, key, f0_method, index_rate, protect, fmt], [result, status],
                      api_name="convert_rvc", concurrency_id=GPU_LANE, concurrency_limit=1)
-        add_voice.click(rvc_upload, [files, voice_name], status, api_name="rvc_upload").then(
+        add_voice.click(rvc_upload, [files, voice_name, from_checkpoint], status, api_name="rvc_upload").then(
             refresh_rvc, voice_name, [voices_table, voice], **QUIET)
         confirm.click(rvc_delete, voice, status, api_name="rvc_delete").then(
             refresh_rvc, None, [voices_table, voice], **QUIET)

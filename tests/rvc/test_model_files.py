@@ -9,8 +9,8 @@ import torch
 from compare import assert_close
 from reference_data import SHARED, glob_cases
 from rvc.discriminator import MultiPeriodDiscriminator
-from rvc.model_file import (ModelFileError, extract_model, load_checkpoint, load_model, read_model, save_checkpoint,
-                            save_model, shared_model_dict)
+from rvc.model_file import (ModelFileError, checkpoint_format, extract_model, load_checkpoint, load_model, read_model,
+                            save_checkpoint, save_model, shared_model_dict)
 from rvc.synthesizer import Synthesizer, SynthesizerConfig, release_config
 from rvc_golden import golden_for, load, one_of, params, variant_of, version_and_f0
 
@@ -198,6 +198,47 @@ def test_extract_model_from_generator_checkpoint(tmp_path, shared_dir):
     assert raw["config"] == manifest["inference_pth"]["top_level"]["config"] and raw["sr"] == "32k"
     assert [(k, str(v.dtype)) for k, v in raw["weight"].items()] == \
         [(e["key"], "torch.float16") for e in manifest["inference_pth"]["weight"]]
+
+
+def _manifest_shapes(entries: list[dict]) -> dict[str, torch.Tensor]:
+    return {e["key"]: torch.empty(e["shape"], device="meta") for e in entries}
+
+
+def test_a_checkpoints_format_is_read_from_its_weights(manifest):
+    """Sample rate, f0 and version of every released G_ layout come from the shapes alone, as the studio's
+    checkpoint upload needs them (nobody has to know them)."""
+    assert checkpoint_format(_manifest_shapes(manifest["G_checkpoint"]["model"])) == _variant(manifest)
+
+
+def test_a_format_the_weights_do_not_tell_is_refused_not_guessed(shared_dir):
+    # v1 32k and 48k decoders without pitch differ only in a stride, which no weight shows; a G_ file tells them
+    # apart by its posterior encoder, a bare inference state_dict cannot
+    for rate in ("32k", "48k"):
+        manifest = json.loads((shared_dir / "manifests" / "rvc" / f"v1_{rate}_nof0.json").read_text())
+        with pytest.raises(ModelFileError, match="cannot tell the sample rate.*fits 32k and 48k alike"):
+            checkpoint_format(_manifest_shapes(manifest["inference_pth"]["weight"]))
+    state = _manifest_shapes(manifest["G_checkpoint"]["model"])
+    state["enc_p.emb_phone.weight"] = torch.empty(192, 512, device="meta")
+    with pytest.raises(ModelFileError, match="cannot tell the RVC version: the content embedding is 512 wide"):
+        checkpoint_format(state)
+
+
+def test_extract_model_reads_the_format_when_not_given(tmp_path, shared_dir):
+    manifest = json.loads((shared_dir / "manifests" / "rvc" / "v1_48k_f0.json").read_text())
+    net = _on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", True)).to_empty(device="cpu")
+    torch.save({"model": net.state_dict(), "iteration": 5, "optimizer": {}, "learning_rate": 1e-4},
+               tmp_path / "G_5.pth")
+    model = extract_model(tmp_path / "G_5.pth", tmp_path / "voice.pth")
+    assert (model.version, model.f0, model.sr) == ("v1", True, 48000)
+    assert torch.load(tmp_path / "voice.pth", weights_only=True)["config"] == \
+        manifest["inference_pth"]["top_level"]["config"]
+
+    # the one pair no key shape tells apart (v1 without pitch at 32k and 48k): a wrong given rate is refused
+    net = _on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", False)).to_empty(device="cpu")
+    torch.save({"model": net.state_dict()}, tmp_path / "G_6.pth")
+    with pytest.raises(ModelFileError, match="G_6.pth: the weights are not a v1 model at 32k"):
+        extract_model(tmp_path / "G_6.pth", tmp_path / "wrong.pth", sr="32k", f0=0, version="v1")
+    assert extract_model(tmp_path / "G_6.pth", tmp_path / "right.pth").sr == 48000
 
 
 # --- refusals ---------------------------------------------------------------------------------------------
