@@ -42,6 +42,7 @@ class Settings:
     trash_days: int
     cache_hours: int
     asr_model: str = "auto"
+    gpu_queue: int = 16   # GPU jobs that may wait; past that a client is told to retry (studio/ui/lane.py)
 
     @property
     def models_dir(self) -> Path:
@@ -68,6 +69,7 @@ ENV_KEYS = {
     "STUDIO_TRASH_DAYS": "library.trash_days",
     "STUDIO_CACHE_HOURS": "server.cache_hours",
     "ASR_MODEL": "asr.model",
+    "STUDIO_GPU_QUEUE": "server.gpu_queue",
 }
 
 
@@ -196,4 +198,5 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         trash_days=_int("STUDIO_TRASH_DAYS", OmegaConf.select(cfg, "library.trash_days", default=14), 0, 3650),
         cache_hours=_int("STUDIO_CACHE_HOURS", OmegaConf.select(cfg, "server.cache_hours", default=24), 1, 24 * 365),
         asr_model=asr,
+        gpu_queue=_int("STUDIO_GPU_QUEUE", OmegaConf.select(cfg, "server.gpu_queue", default=16), 1, 1000),
     )

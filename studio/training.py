@@ -282,7 +282,7 @@ class Trainer:
                 raise TrainingError(f"{t.name!r} has not been trained yet: press Train first")
             cfg = _read_json(t.run_dir / "cfg.json")
             self._refuse_second(t, cfg["device"])
-            if not any(t.run_dir.glob("G_*.pth")):
+            if _resume_step(t.run_dir) is None:
                 raise TrainingError(f"{t.name!r} has no saved checkpoint to resume from: press Train to start "
                                     "again")
             self._launch(t)
@@ -420,7 +420,8 @@ class Trainer:
                "step": step, "steps_total": total, "seconds_per_step": sps,
                "eta_s": None if eta is None else round(eta), "sample_rate": cfg.get("sample_rate"),
                "f0": cfg.get("f0"), "device": cfg.get("device"), "batch_size": cfg.get("batch_size"),
-               "loss": _loss_history(steps), "saves": self._saves(t, events, steps), "notes": notes}
+               "loss": _loss_history(steps), "saves": self._saves(t, events, steps), "notes": notes,
+               "resume_step": None if state in ACTIVE + ("finished",) else _resume_step(t.run_dir)}
         out["message"] = _message(out)
         return out
 
@@ -434,13 +435,13 @@ class Trainer:
             return kind, None
         if kind == "failed":  # the trainer's own words, which may name files under $STUDIO_HOME
             return "failed", public_message(last.get("error") or "the trainer reported a failure")
-        proc = self._procs.get(t.id)
-        code = proc.returncode if proc is not None else None
-        tail = _last_line(self._log(t))
         if t.id in self._stopping:
             return "stopped", "killed after not stopping in time; the last saved checkpoint is kept"
-        why = f"exit code {code}" if code is not None else "it was not running when the studio started"
-        return "failed", f"the training process ended without finishing ({why})" + (
+        proc = self._procs.get(t.id)
+        if proc is None:  # launched by an earlier studio and gone without a last word: a crash or power cut
+            return "interrupted", "the studio (or its machine) stopped while it trained"
+        tail = _last_line(self._log(t))
+        return "failed", f"the training process ended without finishing (exit code {proc.returncode})" + (
             f": {public_message(tail)}" if tail else "")
 
     @staticmethod
@@ -575,6 +576,14 @@ def devices() -> list[str]:
     return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
 
+def _resume_step(run_dir: Path) -> int | None:
+    """The step of the newest complete G_/D_ pair, which a resume continues from (None: nothing to resume)."""
+    from rvc.train import checkpoints
+
+    pairs = checkpoints(run_dir)
+    return pairs[0][0] if pairs else None
+
+
 def _signal(pid: int | None, sig: int) -> None:
     if pid is None:
         return
@@ -616,12 +625,15 @@ def _file_stem(name: str) -> str:
 
 def _message(s: dict) -> str:
     state = s["state"]
+    resume = ("Press Train to start again: no checkpoint was saved." if s.get("resume_step") is None else
+              f"Resume continues from the last checkpoint (step {s['resume_step']}).")
     if state == "failed":
-        return f"Training failed: {s['reason']}. Resume continues from the last saved checkpoint."
+        return f"Training failed: {s['reason']}. {resume}"
     if state == "finished":
         return f"Finished {s['epochs']} epochs ({s['step']} steps): export the model."
-    if state == "stopped":
-        return f"Stopped at epoch {s['epoch']}, step {s['step']}: Resume continues from the last checkpoint."
+    if state in ("stopped", "interrupted"):
+        why = f" ({s['reason']})" if state == "interrupted" else ""
+        return f"{state.capitalize()} at epoch {s['epoch']}, step {s['step']}{why}. {resume}"
     if state == "starting":
         return "Starting the trainer (loading the dataset and the pretrained bases)..."
     eta = f", about {s['eta_s'] / 60:.0f} min left" if s.get("eta_s") is not None else ""

@@ -61,6 +61,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(home: pathlib.Path, port: int, **env: str):
+    """`python app.py` as a real server process (its own process group, so a test can SIGKILL all of it)."""
+    import subprocess
+    import sys
+
+    from studio.settings import ROOT
+
+    env = {**os.environ, "STUDIO_HOME": str(home), "TTS_DEVICE": "cpu", "STUDIO_PORT": str(port), **env}
+    env.pop("STUDIO_AUTH", None)
+    return subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_up(url: str, proc, timeout_s: float = 180.0, **client_options):
+    """A gradio_client Client (with `client_options`) once the server started by start_app answers."""
+    import time
+
+    from gradio_client import Client
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        assert proc.poll() is None, "the studio exited"
+        try:
+            return Client(url, **{"verbose": False, **client_options})
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(0.5)
+    raise AssertionError("the studio did not start")
+
+
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory):
     """A STUDIO_HOME with every tiny model installed by `setup_models.py --tiny` (built once per session)."""

@@ -35,6 +35,7 @@ def test_env_overrides_yaml(tmp_path):
     ({"STUDIO_SSL_CERTFILE": "/nonexistent/cert.pem", "STUDIO_SSL_KEYFILE": "/nonexistent/key.pem"},
      "STUDIO_SSL_CERTFILE=/nonexistent/cert.pem: no such file"),
     ({"STUDIO_TRASH_DAYS": "-1"}, "STUDIO_TRASH_DAYS=-1: expected a whole number from 0 to 3650"),
+    ({"STUDIO_GPU_QUEUE": "0"}, "STUDIO_GPU_QUEUE=0: expected a whole number from 1 to 1000"),
 ])
 def test_invalid_values_fail_with_one_clear_line(env, words):
     if "cuda:7" in str(env) and torch.cuda.device_count() > 7:

@@ -17,8 +17,9 @@ TINY_BANNER = ("**Tiny test models are loaded**: every voice is random noise. In
 
 
 def build_app(studio: Studio) -> gr.Blocks:
-    age = studio.settings.cache_hours * 3600  # uploads and results leave Gradio's cache after this
-    with StudioBlocks(title=TITLE, delete_cache=(min(age, 3600), age)) as demo:
+    s = studio.settings
+    age = s.cache_hours * 3600  # uploads and results leave Gradio's cache after this
+    with StudioBlocks(title=TITLE, delete_cache=(min(age, 3600), age), gpu_queue=s.gpu_queue) as demo:
         gr.Markdown(f"# {TITLE}")
         if studio.tiny:
             gr.Markdown(TINY_BANNER, elem_id="tiny_banner")
@@ -45,7 +46,9 @@ def build_app(studio: Studio) -> gr.Blocks:
             return studio.trash_list()
 
         gr.api(trash_list, api_name="trash_list")
-    demo.queue(default_concurrency_limit=1, max_size=32)
+    # GPU jobs past s.gpu_queue waiting are refused with "busy, retry in N s" (studio/ui/lane.py); Gradio's own
+    # bound on all waiting events stays above it as a backstop (its refusal says only "Queue is full").
+    demo.queue(default_concurrency_limit=1, max_size=max(32, 2 * s.gpu_queue))
     return demo
 
 

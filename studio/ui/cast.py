@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import Studio
-from .common import GPU_LANE, QUIET, confirm_step, language_dropdown, user_errors
+from .common import GPU, QUIET, confirm_step, language_dropdown, user_errors
 
 COLUMNS = ["name", "description", "language", "origin", "created"]
 
@@ -113,7 +113,7 @@ def build(studio: Studio) -> tuple[gr.Dataframe, gr.Dropdown, callable]:
                   api_name="cast_upload").then(refresh, up_name, [table, picker], **QUIET)
         gr.api(cast_list, api_name="cast_list")
         compare.click(similarity, [picker, compare_files], scores, api_name="similarity",
-                      concurrency_id=GPU_LANE, concurrency_limit=1)
+                      **GPU)
     return table, picker, refresh
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from typing import Callable
 
 import gradio as gr
@@ -11,10 +12,10 @@ import pydantic
 
 from ..languages import LANGUAGES
 from ..public import public_message
+from .lane import GPU, GPU_LANE, Lane, admit  # noqa: F401 - GPU and GPU_LANE are the tabs' lane
 
 log = logging.getLogger("studio")
 
-GPU_LANE = "gpu"  # every model event shares this concurrency_id: one job on the accelerator at a time
 # Events that only refill a table or picker (page load, after Keep/Add/Delete, on focus) are private and show no
 # progress. Gradio 6.17.3 mounts a tab's components only when the tab is first opened; a "pending" status sent to
 # a component before then is stored on its tree node and, once it mounts, its prop sync replays that stale
@@ -74,9 +75,29 @@ def user_errors(fn: Callable) -> Callable:
 
 class StudioBlocks(gr.Blocks):
     """gr.Blocks whose own input checks (a value past a slider's range, a wrong file type) are user errors too:
-    one line in the log instead of Gradio's traceback."""
+    one line in the log instead of Gradio's traceback. It also runs the GPU lane (studio/ui/lane.py): it answers
+    the lane's admission when a job joins, and times the lane's jobs for the retry estimate."""
+
+    def __init__(self, *args, gpu_queue: int = 16, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lane = Lane(gpu_queue)
 
     async def process_api(self, block_fn, inputs, *args, **kwargs):
+        if isinstance(block_fn, int):
+            block_fn = self.fns[block_fn]
+        if block_fn.fn is admit:  # Queue.push asks the event's validator before queueing it
+            return {"data": [self.lane.verdict(self)]}
+        if block_fn.concurrency_id != GPU_LANE:
+            return await self._process_checked(block_fn, inputs, *args, **kwargs)
+        start, finished = time.monotonic(), True
+        try:
+            output = await self._process_checked(block_fn, inputs, *args, **kwargs)
+            finished = not output.get("is_generating")
+            return output
+        finally:
+            self.lane.record(kwargs.get("iterator") is None, time.monotonic() - start, finished)
+
+    async def _process_checked(self, block_fn, inputs, *args, **kwargs):
         name = getattr(block_fn, "api_name", None) or "event"
         try:
             return await super().process_api(block_fn, inputs, *args, **kwargs)

@@ -6,7 +6,7 @@ import gradio as gr
 from ..audio import OUTPUT_FORMATS
 from ..service import Studio
 from ..voices import EXTRACT_LABEL
-from .common import GPU_LANE, QUIET, confirm_step, user_errors
+from .common import GPU, QUIET, confirm_step, user_errors
 
 F0_METHODS = ["auto", "rmvpe", "fcpe", "harvest", "dio"]
 RVC_COLUMNS = ["name", "version", "sample_rate", "pitch_guided", "has_index", "created"]
@@ -132,9 +132,9 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
 
         go_seed.click(convert, [source, cast, reference, steps, intelligibility, similarity, convert_style,
                                 length_adjust, seed], [result, status], api_name="convert",
-                      concurrency_id=GPU_LANE, concurrency_limit=1)
+                      **GPU)
         go_rvc.click(convert_rvc, [source, voice, key, f0_method, index_rate, protect, fmt], [result, status],
-                     api_name="convert_rvc", concurrency_id=GPU_LANE, concurrency_limit=1)
+                     api_name="convert_rvc", **GPU)
         add_voice.click(rvc_upload, [files, voice_name, from_checkpoint], status, api_name="rvc_upload").then(
             refresh_rvc, voice_name, [voices_table, voice], **QUIET)
         confirm.click(rvc_delete, voice, status, api_name="rvc_delete").then(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..service import MAX_SAMPLES, Studio
-from .common import GPU_LANE, QUIET, language_dropdown, user_errors
+from .common import GPU, QUIET, language_dropdown, user_errors
 
 
 def build(studio: Studio) -> list[gr.events.Dependency]:
@@ -51,7 +51,7 @@ def build(studio: Studio) -> list[gr.events.Dependency]:
             return f"Kept **{member.name}** in the cast."
 
         go.click(design, [text, description, language, n, seed], slots, api_name="design",
-                 concurrency_id=GPU_LANE, concurrency_limit=1)
+                 **GPU)
         n.change(lambda k: [gr.update(visible=i < k) for i in range(MAX_SAMPLES)], n,
                  rows, queue=False, **QUIET)
         # Keep sample 1 is also the /cast_save API: (audio, name, description, language) -> message.

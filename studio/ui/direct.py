@@ -7,7 +7,7 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU_LANE, QUIET, language_dropdown, login, random_seed_box, random_seed_js, user_errors
+from .common import GPU, QUIET, language_dropdown, login, random_seed_box, random_seed_js, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
@@ -163,11 +163,10 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
 
         inputs = [line, direction, cast, k, backend, rvc_voice, seed, language, project, style_state]
         outputs = [*slots, takes_json, status]
-        lane = dict(concurrency_id=GPU_LANE, concurrency_limit=1)
         go.click(direct, inputs, outputs, api_name="direct", js=random_seed_js(random_seed, inputs.index(seed)),
-                 **lane).then(
+                 **GPU).then(
             refresh_history, project, history, api_visibility="private")
-        reroll.click(direct_again, inputs, outputs, api_visibility="private", **lane).then(
+        reroll.click(direct_again, inputs, outputs, api_visibility="private", **GPU).then(
             refresh_history, project, history, api_visibility="private")
         takes_json.change(show, takes_json, [chart, best, *slots], api_visibility="private", queue=False)
         style.change(lambda v: v, style, style_state, api_visibility="private", queue=False)

@@ -8,7 +8,7 @@ from ..mix import MAX_GAP_S, MIX, MixOptions
 from ..script import FORMATS
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
-from .common import GPU_LANE, LANGUAGES, QUIET, login, random_seed_box, random_seed_js, user_errors
+from .common import GPU, LANGUAGES, QUIET, login, random_seed_box, random_seed_js, user_errors
 
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
@@ -161,9 +161,9 @@ def build(studio: Studio) -> None:
                       api_name="scene_cast").then(show, summary, [cast_table, lines, character],
                                                   api_visibility="private")
         do_render.click(scene_render, [name, k, seed], [lines, status, picked], api_name="scene_render",
-                        js=random_seed_js(random_seed, 2), concurrency_id=GPU_LANE, concurrency_limit=1)
+                        js=random_seed_js(random_seed, 2), **GPU)
         do_reroll.click(scene_reroll, [name, line], [lines, status, picked], api_name="scene_reroll",
-                        concurrency_id=GPU_LANE, concurrency_limit=1).then(
+                        **GPU).then(
             takes_for_line, [name, line], take, api_visibility="private")
         do_swap.click(scene_swap, [name, line, take], summary, api_name="scene_swap").then(
             show, summary, [cast_table, lines, character], api_visibility="private")

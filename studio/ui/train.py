@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..service import Studio
 from ..training import ACTIVE, SAMPLE_RATES, TrainOptions, devices
-from .common import GPU_LANE, user_errors
+from .common import GPU, user_errors
 
 STATUS_EVERY_S = 1.0   # how often /train_status looks at the events file
 STATUS_QUIET_S = 5.0   # a status is sent at least this often, even when nothing changed
@@ -154,16 +154,16 @@ def build(studio: Studio) -> None:
         # Declared first so the public name is exactly /train_status (the private watchers below reuse the fn).
         name.submit(train_status, name, status, api_name="train_status", concurrency_limit=None)
         prepare.click(dataset_prepare, [files, name, isolate], report, api_name="dataset_prepare",
-                      concurrency_id=GPU_LANE, concurrency_limit=1).then(
+                      **GPU).then(
             report_markdown, report, report_md, api_visibility="private")
         start_inputs = [name, epochs, batch_size, sample_rate, f0, save_every, device]
         for button, fn, inputs, api in ((start, train_start, start_inputs, "train_start"),
                                         (resume, train_resume, [name], "train_resume")):
             # Starting waits for conversions on the GPU lane; the training then runs outside the queue.
-            button.click(fn, inputs, status, api_name=api, concurrency_id=GPU_LANE, concurrency_limit=1).then(
+            button.click(fn, inputs, status, api_name=api, **GPU).then(
                 train_status, name, status, api_visibility="private", concurrency_limit=None)
         stop.click(train_stop, name, status, api_name="train_stop", concurrency_limit=None)
         status.change(status_view, [status, epoch], view, api_visibility="private", queue=False)
         epoch.change(preview_of, [epoch, status], preview, api_visibility="private", queue=False)
         export.click(train_export, [name, epoch], [pth, index, archive, export_md], api_name="train_export",
-                     concurrency_id=GPU_LANE, concurrency_limit=1)
+                     **GPU)
