@@ -118,11 +118,11 @@ def random_seed_box(elem_id: str) -> gr.Checkbox:
     return gr.Checkbox(True, label="Random seed (untick to use the seed box)", elem_id=elem_id, interactive=True)
 
 
-def random_seed_js(box: gr.Checkbox, seed_at: int) -> str:
-    """Browser-side step of an event: while the tick box `box` is ticked, send no seed (None, drawn by the
-    studio) in place of input `seed_at`. It runs only in the page, so the API's parameters and defaults stay."""
+def random_seed_js(box: gr.Checkbox, inputs: list, seed: gr.Number) -> str:
+    """Browser-side step of an event on `inputs`: while the tick box `box` is ticked, send no seed (None, drawn by
+    the studio) in place of the `seed` input. It runs only in the page, so the API's parameters and defaults stay."""
     return (f"(...args) => {{ const box = document.querySelector('#{box.elem_id} input[type=checkbox]'); "
-            f"if (box && box.checked) args[{seed_at}] = null; return args; }}")
+            f"if (box && box.checked) args[{inputs.index(seed)}] = null; return args; }}")
 
 
 def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str) -> gr.Button:

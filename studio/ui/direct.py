@@ -163,7 +163,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
 
         inputs = [line, direction, cast, k, backend, rvc_voice, seed, language, project, style_state]
         outputs = [*slots, takes_json, status]
-        go.click(direct, inputs, outputs, api_name="direct", js=random_seed_js(random_seed, inputs.index(seed)),
+        go.click(direct, inputs, outputs, api_name="direct", js=random_seed_js(random_seed, inputs, seed),
                  **GPU).then(
             refresh_history, project, history, api_visibility="private")
         reroll.click(direct_again, inputs, outputs, api_visibility="private", **GPU).then(

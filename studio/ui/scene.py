@@ -160,8 +160,9 @@ def build(studio: Studio) -> None:
         do_cast.click(scene_cast, [name, character, cast_member, backend, rvc_voice, direction, language], summary,
                       api_name="scene_cast").then(show, summary, [cast_table, lines, character],
                                                   api_visibility="private")
-        do_render.click(scene_render, [name, k, seed], [lines, status, picked], api_name="scene_render",
-                        js=random_seed_js(random_seed, 2), **GPU)
+        render_inputs = [name, k, seed]
+        do_render.click(scene_render, render_inputs, [lines, status, picked], api_name="scene_render",
+                        js=random_seed_js(random_seed, render_inputs, seed), **GPU)
         do_reroll.click(scene_reroll, [name, line], [lines, status, picked], api_name="scene_reroll",
                         **GPU).then(
             takes_for_line, [name, line], take, api_visibility="private")
