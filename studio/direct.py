@@ -201,10 +201,11 @@ class Director:
     def _check_seed(seed) -> int:
         return secrets.randbits(31) if seed is None or seed == "" else check_seed(seed)
 
-    def _resolve(self, spec: LineSpec, options: DirectOptions) -> _Line:
-        from .engines.tts import MAX_INSTRUCT_CHARS
-
-        text, direction = " ".join(str(spec.line or "").split()), " ".join(str(spec.direction or "").split())
+    @staticmethod
+    def check_words(line: str, direction: str = "") -> tuple[str, str]:
+        """The line and direction with their spaces folded; refused when the line is empty or either is too long.
+        Cheap: the web app runs it before a job joins the GPU lane."""
+        text, direction = " ".join(str(line or "").split()), " ".join(str(direction or "").split())
         if not text:
             raise DirectError("the line is empty: type what the character says")
         if len(text) > DirectOptions.LINE_MAX_CHARS:
@@ -213,6 +214,12 @@ class Director:
         if len(direction) > DirectOptions.DIRECTION_MAX_CHARS:
             raise DirectError(f"the direction is {len(direction)} characters; keep it under "
                               f"{DirectOptions.DIRECTION_MAX_CHARS}")
+        return text, direction
+
+    def _resolve(self, spec: LineSpec, options: DirectOptions) -> _Line:
+        from .engines.tts import MAX_INSTRUCT_CHARS
+
+        text, direction = self.check_words(spec.line, spec.direction)
         if spec.backend not in BACKENDS:
             raise DirectError(f"backend must be one of {', '.join(BACKENDS)}, got {spec.backend!r}")
         cast = str(spec.cast_member or "").strip() or None

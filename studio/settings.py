@@ -43,6 +43,7 @@ class Settings:
     cache_hours: int
     asr_model: str = "auto"
     gpu_queue: int = 16   # GPU jobs that may wait; past that a client is told to retry (studio/ui/lane.py)
+    trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-For names the client (studio/webguard.py)
 
     @property
     def models_dir(self) -> Path:
@@ -70,6 +71,7 @@ ENV_KEYS = {
     "STUDIO_CACHE_HOURS": "server.cache_hours",
     "ASR_MODEL": "asr.model",
     "STUDIO_GPU_QUEUE": "server.gpu_queue",
+    "STUDIO_TRUSTED_PROXIES": "server.trusted_proxies",
 }
 
 
@@ -105,6 +107,20 @@ def _int(name: str, value, lo: int, hi: int) -> int:
     if not lo <= number <= hi:
         raise SettingsError(f"{name}={number}: expected a whole number from {lo} to {hi}")
     return number
+
+
+def _networks(name: str, value) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8) as normalised network strings."""
+    import ipaddress
+
+    nets = []
+    for item in filter(None, (x.strip() for x in str(value or "").split(","))):
+        try:
+            nets.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an address or network (e.g. 10.0.0.2 or "
+                                "10.0.0.0/24)") from None
+    return tuple(nets)
 
 
 def _accounts(users_file: Path, explicit: bool, env_auth) -> tuple[tuple[str, str], ...]:
@@ -199,4 +215,5 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         cache_hours=_int("STUDIO_CACHE_HOURS", OmegaConf.select(cfg, "server.cache_hours", default=24), 1, 24 * 365),
         asr_model=asr,
         gpu_queue=_int("STUDIO_GPU_QUEUE", OmegaConf.select(cfg, "server.gpu_queue", default=16), 1, 1000),
+        trusted_proxies=_networks("STUDIO_TRUSTED_PROXIES", OmegaConf.select(cfg, "server.trusted_proxies")),
     )

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from studio.settings import ROOT, SettingsError, check_exposure, is_loopback
+from studio.settings import ROOT, SettingsError, check_exposure, is_loopback, load_settings
 from studio.users import UsersError, add_user, hash_password, main as users_cli, read_users_file, verify_password
-from studio.webguard import LoginThrottle
+from studio.webguard import LoginThrottle, WebGuard, file_routes, path_routes
 
 pytestmark = pytest.mark.slow
 
@@ -98,9 +98,12 @@ def test_nothing_answers_without_a_login_and_monitoring_is_off(served):
     url, _ = served
     anon = httpx.Client(base_url=url, timeout=30)
     assert anon.get("gradio_api/info").status_code == 401
-    for route in ("monitoring", "monitoring/summary", "monitoring/anykey"):
+    for route in ("monitoring", "monitoring/anykey"):
         assert anon.get(route).status_code == 404
         assert logged_in(url).get(route).status_code == 404
+    for http in (anon, logged_in(url)):  # the "Use via API" page reads it: an empty summary, no analytics
+        summary = http.get("monitoring/summary")
+        assert summary.status_code == 200 and summary.json() == {"functions": {}}
     client = Client(url, auth=ANN, verbose=False)
     assert client.predict(api_name="/health")["status"] == "ok"
 
@@ -140,6 +143,47 @@ def test_only_results_are_fetchable(served, tmp_path):
         r = http.get(url_path)
         assert r.status_code in (403, 404), url_path
         assert b"SQLite" not in r.content and b"root:" not in r.content
+
+
+def test_every_route_gradio_serves_files_from_serves_only_its_cache(served, tmp_path):
+    """Every route of Gradio's router with a {name:path} parameter is tried with a file under STUDIO_HOME that
+    Gradio itself would serve (allowed_paths covers the home): none may hand it out, and the guarded file routes
+    refuse it with 403 while serving a result and an upload from Gradio's cache. A file route added by a Gradio
+    upgrade is in path_routes, so it fails here until the guard covers it."""
+    import gradio as gr
+    from gradio.routes import App
+
+    url, studio = served
+    http = logged_in(url)
+    result = Client(url, auth=ANN, verbose=False, download_files=False).predict(
+        "Steady.", "a calm narrator", "english", 1, 3, api_name="/design")[0]["path"]
+    sample = tmp_path / "upload.wav"
+    sample.write_bytes(http.get(f"gradio_api/file={result}").content)
+    [upload] = http.post("gradio_api/upload", files={"files": ("upload.wav", sample.read_bytes())}).json()
+    probe = studio.settings.home / "cast" / "probe.wav"  # e.g. a cast member's reference or a take
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_bytes(b"RIFF-private-probe")
+    with gr.Blocks() as blank:
+        gr.Markdown()
+    app = App.create_app(blank)
+    routes, guarded = path_routes(app), {r.path for r in file_routes(app)}
+    assert "/gradio_api/file/{path:path}" in guarded and "/gradio_api/file={path_or_url:path}" in guarded
+    try:
+        for route in routes:
+            def at(target) -> str:
+                return route.path.replace("{%s:path}" % route.param, str(target)).lstrip("/")
+
+            for target in (probe, f"/{probe}", studio.settings.home / "library.db"):
+                answer = http.get(at(target))
+                assert b"RIFF-private-probe" not in answer.content and b"SQLite" not in answer.content, route.path
+                if route.path in guarded:
+                    assert answer.status_code == 403, (route.path, answer.status_code)
+            if route.path in guarded:
+                for cached in (result, upload):
+                    answer = http.get(at(cached))
+                    assert answer.status_code == 200 and answer.content[:4] == b"RIFF", (route.path, cached)
+    finally:
+        probe.unlink()
 
 
 def test_each_user_sees_only_their_own_takes_but_the_cast_is_shared(served, espeak):
@@ -205,6 +249,49 @@ def test_throttle_unlocks_after_the_wait_and_doubles_it_for_repeat_offenders():
     for _ in range(2):
         throttle.failed("10.0.0.5")
     assert throttle.wait_s("10.0.0.5") == 0
+
+
+def failed_logins(guard: WebGuard, peer: str, forwarded: list[str | None]) -> list[int]:
+    """POST /login through `guard` once per entry (its X-Forwarded-For, or none): the status codes answered."""
+    import asyncio
+
+    async def wrong_password(scope, receive, send):  # what Gradio's /login answers a wrong password
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def one(header):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [] if header is None else [(b"x-forwarded-for", header.encode())]
+        scope = {"type": "http", "method": "POST", "path": "/login", "root_path": "", "client": (peer, 5000),
+                 "headers": headers, "app": None}
+        guard.app = wrong_password
+        await guard(scope, None, send)
+        return sent[0]["status"]
+
+    return [asyncio.run(one(h)) for h in forwarded]
+
+
+def test_behind_a_trusted_proxy_the_throttle_locks_the_real_client_not_everyone():
+    guard = WebGuard(None, served_folders=[], trusted_proxies=load_settings(
+        env={"STUDIO_TRUSTED_PROXIES": "10.0.0.0/30, 192.168.5.1"}).trusted_proxies)
+    assert failed_logins(guard, "10.0.0.2", ["203.0.113.7"] * 6) == [400] * 5 + [429]
+    assert failed_logins(guard, "192.168.5.1", ["203.0.113.7", "198.51.100.9, 10.0.0.1"]) == [429, 400]
+    assert failed_logins(guard, "10.0.0.2", ["203.0.113.8"]) == [400]  # another client behind the same proxy
+    # the proxy appends what it received: a client's own forged first entry does not move it out of the lock
+    assert failed_logins(guard, "10.0.0.2", ["1.2.3.4, 203.0.113.7"]) == [429]
+
+
+def test_an_untrusted_address_cannot_dodge_the_lock_by_forging_x_forwarded_for():
+    guard = WebGuard(None, served_folders=[])  # default: no proxy is trusted
+    assert failed_logins(guard, "192.168.1.50", [f"203.0.113.{i}" for i in range(6)]) == [400] * 5 + [429]
+    assert failed_logins(guard, "192.168.1.51", [None]) == [400]
+    assert load_settings(env={}).trusted_proxies == ()
+    with pytest.raises(SettingsError, match=r"^STUDIO_TRUSTED_PROXIES: 'proxy\.lan' is not an address or network"):
+        load_settings(env={"STUDIO_TRUSTED_PROXIES": "10.0.0.1,proxy.lan"})
 
 
 def test_https_with_a_self_signed_pair_made_as_the_readme_says(new_home, launch_studio, tmp_path):

@@ -65,7 +65,7 @@ def launch(demo: gr.Blocks, studio: Studio, host: str, port: int, **kwargs):
     home = s.home
     databases = [home / f"{db}{end}" for db in ("library.db", "takes.db", "scenes.db") for end in ("", "-wal", "-shm")]
     private = databases + [s.models_dir, home / "rvc", home / "trash", home / "training", s.users_file]
-    guard = Middleware(WebGuard, served_folders=[get_upload_folder()])
+    guard = Middleware(WebGuard, served_folders=[get_upload_folder()], trusted_proxies=s.trusted_proxies)
     return demo.launch(server_name=host, server_port=port, auth=authenticator(s.auth) if s.auth else None,
                        allowed_paths=[str(home)], blocked_paths=[str(p) for p in private],
                        max_file_size=s.max_file_size, ssl_certfile=s.ssl_certfile, ssl_keyfile=s.ssl_keyfile,

@@ -4,14 +4,17 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import time
 from typing import Callable
 
 import gradio as gr
 import pydantic
+from gradio.exceptions import ComponentProcessingError, InvalidPathError
 
 from ..languages import LANGUAGES
 from ..public import public_message
+from ..values import flag, number
 from .lane import GPU, GPU_LANE, Lane, admit  # noqa: F401 - GPU and GPU_LANE are the tabs' lane
 
 log = logging.getLogger("studio")
@@ -23,6 +26,7 @@ log = logging.getLogger("studio")
 # (tests/test_browser.py). With show_progress="hidden" there is no overlay to get stuck; these events take
 # milliseconds, so nothing is lost.
 QUIET = {"api_visibility": "private", "show_progress": "hidden"}
+NOT_AN_UPLOAD = "that file is not an upload: send files with gradio_client's handle_file(path)"
 
 def _as_user_error(e: Exception, name: str) -> gr.Error:
     """Studio errors keep their words (one log line); anything else is logged with its traceback."""
@@ -73,6 +77,56 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def join_check(check: Callable) -> Callable:
+    """Give an event's function a cheap check of its own inputs (a studio function taking some of the event's
+    parameter names), run when a GPU job asks to join the lane: a bad request is refused before it waits."""
+    def attach(fn: Callable) -> Callable:
+        fn.join_check = check
+        return fn
+
+    return attach
+
+
+def parameter_names(block_fn) -> list[str]:
+    """The names of the event function's parameters that its inputs fill, in order (not gr.Request, gr.Progress)."""
+    names = []
+    for p in inspect.signature(block_fn.fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.annotation in (gr.Request, "gr.Request") \
+                or isinstance(p.default, gr.Progress):
+            continue
+        names.append(p.name)
+    return names[:len(block_fn.inputs)] + [f"input {i + 1}" for i in range(len(names), len(block_fn.inputs))]
+
+
+def _value_check(component) -> Callable | None:
+    """check(value, name) for a number or yes/no input, or None: what Gradio's own preprocessing would choke on
+    (a string where a number goes: a TypeError; NaN: an int() error; "false" for a tick box: taken as yes)."""
+    if isinstance(component, gr.Checkbox):
+        return flag
+    if isinstance(component, (gr.Slider, gr.Number)):
+        whole = (component.precision == 0) if isinstance(component, gr.Number) else \
+            float(component.step).is_integer() and float(component.minimum).is_integer()
+        return functools.partial(number, lo=component.minimum, hi=component.maximum, whole=whole,
+                                 optional=isinstance(component, gr.Number))
+    schema = getattr(component, "_api_info", None) or {}  # gr.api's inputs carry their type hint's JSON type
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if kind == "boolean":
+        return flag
+    if kind in ("integer", "number"):
+        return functools.partial(number, whole=kind == "integer", optional="default" in schema)
+    return None
+
+
+def checked_inputs(block_fn, inputs: list) -> list:
+    """The request's inputs with every number and yes/no checked (ValueError naming the parameter if wrong)."""
+    checked = list(inputs)
+    for i, (component, name) in enumerate(zip(block_fn.inputs, parameter_names(block_fn))):
+        check = _value_check(component)
+        if check is not None and i < len(checked):
+            checked[i] = check(checked[i], name)
+    return checked
+
+
 class StudioBlocks(gr.Blocks):
     """gr.Blocks whose own input checks (a value past a slider's range, a wrong file type) are user errors too:
     one line in the log instead of Gradio's traceback. It also runs the GPU lane (studio/ui/lane.py): it answers
@@ -86,7 +140,8 @@ class StudioBlocks(gr.Blocks):
         if isinstance(block_fn, int):
             block_fn = self.fns[block_fn]
         if block_fn.fn is admit:  # Queue.push asks the event's validator before queueing it
-            return {"data": [self.lane.verdict(self)]}
+            problem = self.join_problem(block_fn, inputs)
+            return {"data": [gr.validate(False, problem) if problem else self.lane.verdict(self)]}
         if block_fn.concurrency_id != GPU_LANE:
             return await self._process_checked(block_fn, inputs, *args, **kwargs)
         start, finished = time.monotonic(), True
@@ -96,6 +151,41 @@ class StudioBlocks(gr.Blocks):
             return output
         finally:
             self.lane.record(kwargs.get("iterator") is None, time.monotonic() - start, finished)
+
+    def join_problem(self, validator, inputs: list) -> str | None:
+        """What is wrong with a GPU job's own inputs, found before it joins the lane: its numbers and yes/nos,
+        then its function's join_check (see `join_check`). None when nothing is."""
+        event = next((f for f in self.fns.values() if f.validator is admit and len(f.inputs) == len(validator.inputs)
+                      and all(a is b for a, b in zip(f.inputs, validator.inputs))), None)
+        if event is None:
+            return None
+        check = getattr(event.fn, "join_check", None)
+        try:
+            values = dict(zip(parameter_names(event), checked_inputs(event, inputs)))
+            if check is not None:
+                wanted = inspect.signature(check).parameters
+                check(**{k: v for k, v in values.items() if k in wanted})
+        except ValueError as e:
+            log.info("%s refused: %s", event.api_name or event.name, e)
+            return public_message(str(e))
+        return None
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        """Gradio's preprocessing, after the studio's checks of numbers and yes/nos, with its refusals of a
+        hand-built request in the studio's words (Gradio's name server paths or the component's index)."""
+        try:
+            inputs = checked_inputs(block_fn, inputs)
+        except ValueError as e:
+            raise gr.Error(public_message(str(e))) from None
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except InvalidPathError:  # a path that was not uploaded through Gradio
+            raise gr.Error(NOT_AN_UPLOAD) from None
+        except ComponentProcessingError as e:
+            where = re.search(r"input component at index (\d+)", str(e))
+            names = parameter_names(block_fn)
+            name = names[int(where.group(1))] if where and int(where.group(1)) < len(names) else "an input"
+            raise gr.Error(f"{name}: this value cannot be used ({type(e.__cause__).__name__})") from None
 
     async def _process_checked(self, block_fn, inputs, *args, **kwargs):
         name = getattr(block_fn, "api_name", None) or "event"

@@ -7,7 +7,7 @@ import pandas as pd
 from ..direct import DirectOptions
 from ..service import Studio
 from ..takes import EXPORT_FORMATS
-from .common import GPU, QUIET, language_dropdown, login, random_seed_box, random_seed_js, user_errors
+from .common import GPU, QUIET, join_check, language_dropdown, login, random_seed_box, random_seed_js, user_errors
 
 SLOTS = DirectOptions.K_MAX
 HISTORY = ["take_id", "line", "direction", "cast_member", "backend", "seed", "similarity", "intelligibility", "rank",
@@ -82,6 +82,7 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
             exported = gr.File(label="Export", elem_id="direct_export_file")
         style_state = gr.State(opts.convert_style)  # UI-only option: not a parameter of the /direct API
 
+        @join_check(studio.director.check_words)
         @user_errors
         def direct(line, direction, cast_member, k=DirectOptions.K_DEFAULT, backend="seed-vc", rvc_voice=None,
                    seed=None, language="auto", project="default", convert_style=False,

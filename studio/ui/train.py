@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..service import Studio
 from ..training import ACTIVE, SAMPLE_RATES, TrainOptions, devices
+from ..values import whole_or_blank
 from .common import GPU, user_errors
 
 STATUS_EVERY_S = 1.0   # how often /train_status looks at the events file
@@ -151,7 +152,7 @@ def build(studio: Studio) -> None:
         @user_errors
         def train_export(name, epoch=None):
             """Build the index and export <name>.pth, <name>.index and a zip; adds the voice to RVC voices."""
-            out = trainer.export(name, int(epoch) if epoch not in (None, "") else None)
+            out = trainer.export(name, whole_or_blank(epoch, "epoch", lo=1))
             return out["pth"], out["index"], out["zip"], (f"Exported epoch {out['epoch']} as RVC voice "
                                                           f"**{out['voice']}**: it is in Convert and Cast & "
                                                           "Direct now.")
