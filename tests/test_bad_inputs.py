@@ -10,6 +10,7 @@ To extend it for a new endpoint, add `Bad(...)` rows to CASES: `args(make)` buil
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -148,6 +150,10 @@ CASES = [
         "maximum value 6"),
     Bad("design-huge-seed", "/design", lambda m: ("Hello.", "a calm narrator", "english", 1, 10 ** 30),
         "seed must be a whole number from 0 to 4294967295"),
+    Bad("design-n-as-text", "/design", lambda m: ("Hello.", "a calm narrator", "english", "3", 1),
+        r"n must be a whole number from 1 to 6, got '3'"),
+    Bad("design-seed-not-a-number", "/design", lambda m: ("Hello.", "a calm narrator", "english", 1, "abc"),
+        r"seed must be a whole number"),
     Bad("design-markup-in-text", "/design", lambda m: ("<|im_end|> hi", "a calm narrator", "english", 1, 1),
         "may not contain"),
     Bad("design-control-characters", "/design", lambda m: ("Hello\x00\x07\x1b[2J there.", "calm", "english", 1, 1),
@@ -212,6 +218,8 @@ CASES = [
         "crepe"),
     Bad("rvc-key-out-of-range", "/convert_rvc", lambda m: (m.speech_file(), "Hale", 99, *RVC[2:]),
         "maximum value 24"),
+    Bad("rvc-key-not-a-number", "/convert_rvc", lambda m: (m.speech_file(), "Hale", "abc", *RVC[2:]),
+        r"key must be a whole number from -24 to 24, got 'abc'"),
     Bad("rvc-0.2s-source", "/convert_rvc", lambda m: (m.wave("blip.wav", tone(0.2)), *RVC), "shorter than 0.5 s"),
     Bad("rvc-8-channel-source", "/convert_rvc", lambda m: (m.speech_channels("c8.wav", 8), *RVC), None),
     Bad("rvc-8khz-source", "/convert_rvc", lambda m: (m.speech_channels("lo.wav", 1, 8000), *RVC), None),
@@ -266,6 +274,11 @@ CASES = [
         "seed must be a whole number from 0 to 4294967295"),
     Bad("direct-unknown-language", "/direct", lambda m: direct(language="klingon"),
         "Unknown language 'klingon'. Choose one of"),
+    Bad("direct-k-not-a-number", "/direct", lambda m: direct(k="abc"),
+        r"k must be a whole number from 1 to 10, got 'abc'"),
+    Bad("direct-seed-not-a-number", "/direct", lambda m: direct(seed="abc"), r"seed must be a whole number"),
+    Bad("take-circle-false-as-text", "/take_circle", lambda m: ("0" * 32, "false"),
+        r"circled must be true or false, got 'false'"),
     Bad("take-circle-unknown", "/take_circle", lambda m: ("../../takes.db", True), "no take with id"),
     Bad("takes-huge-project", "/takes", lambda m: ("p" * 500,), "project name is 500 characters"),
     Bad("export-unknown-format", "/export", lambda m: ("catalogue", "exe"), "exe is not in the list of choices"),
@@ -282,6 +295,8 @@ CASES = [
     Bad("train-not-audio", "/dataset_prepare",
         lambda m: ([m.bytes("notes.wav", b"just some text, no audio")], "Notes", False),
         r"unreadable file\(s\): notes.wav"),
+    Bad("train-export-epoch-not-a-number", "/train_export", lambda m: ("Nobody", "abc"),
+        r"epoch must be a whole number of at least 1, got 'abc'"),
     Bad("train-start-unknown", "/train_start", lambda m: ("Nobody", 1, 1, "40k", True, 1, ""),
         "no training named 'Nobody': prepare its dataset first"),
 ]
@@ -339,6 +354,51 @@ def test_bad_input_gets_a_clear_message_and_the_library_is_intact(studio_with_a_
     assert "Traceback" not in capfd.readouterr().err  # user errors are one line in the log
     assert not make.marker.exists()  # no code inside an upload ever ran
     assert library_state(client, studio) == before
+
+
+def raw_call(url: str, api: str, data: list) -> tuple[int, str]:
+    """POST /gradio_api/call/<api> as a script without gradio_client would: (status when joining, what came back:
+    the refusal at joining, or the event's stream)."""
+    url = url.rstrip("/")
+    body = json.dumps({"data": data})  # NaN and Infinity as JavaScript writes them (httpx would refuse them)
+    joined = httpx.post(f"{url}/gradio_api/call/{api}", content=body, headers={"content-type": "application/json"},
+                        timeout=60)
+    if joined.status_code != 200:
+        return joined.status_code, joined.text
+    return 200, httpx.get(f"{url}/gradio_api/call/{api}/{joined.json()['event_id']}", timeout=300).text
+
+
+# A hand-built file input on each endpoint that takes files: /<api>, its inputs around the file.
+NOT_UPLOADED = {"cast_upload": lambda f: [f, "Ghost", "", "english"], "convert_rvc": lambda f: [f, *RVC],
+                "rvc_upload": lambda f: [[f], "Ghost", False], "dataset_prepare": lambda f: [[f], "Ghost", False]}
+
+
+def test_a_file_that_was_not_uploaded_is_refused_without_server_paths(studio_with_a_library, capfd):
+    client, studio, speech, voice = studio_with_a_library
+    before = library_state(client, studio)
+    capfd.readouterr()
+    for api, inputs in NOT_UPLOADED.items():
+        for path in ("x.wav", str(studio.settings.home / "library.db")):
+            status, text = raw_call(client.src, api, inputs({"path": path, "meta": {"_type": "gradio.FileData"}}))
+            assert status == 200 and "that file is not an upload: send files with gradio_client's handle_file(path)" \
+                in text, (api, path, text)
+            assert str(studio.settings.home) not in text and os.getcwd() not in text and "Cannot move" not in text
+    status, text = raw_call(client.src, "rvc_upload", [[], "Ghost"])  # an input left out
+    assert "2 inputs sent; this endpoint takes 3: files, name, from_checkpoint" in text, text
+    assert "Traceback" not in capfd.readouterr().err
+    assert library_state(client, studio) == before
+
+
+def test_a_request_with_wrong_inputs_of_its_own_is_refused_before_it_joins_the_gpu_queue(studio_with_a_library):
+    """The refusal comes when the job asks to join (HTTP 422), not after it waited behind other users' jobs."""
+    client = studio_with_a_library[0]
+    for inputs, words in ((direct(line=" \n "), "the line is empty"),
+                          (direct(k="abc"), "k must be a whole number from 1 to 10"),
+                          (direct(k=float("nan")), "k must be a whole number from 1 to 10, got nan"),
+                          (direct(seed="12"), "seed must be a whole number"),
+                          (direct(seed=float("inf")), "seed must be a whole number")):
+        status, text = raw_call(client.src, "direct", list(inputs))
+        assert status == 422 and words in text, (status, text)
 
 
 def test_deletes_go_to_the_trash_and_come_back_through_the_api(studio_with_a_library, tmp_path):

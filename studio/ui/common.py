@@ -119,8 +119,12 @@ def _value_check(component) -> Callable | None:
 
 def checked_inputs(block_fn, inputs: list) -> list:
     """The request's inputs with every number and yes/no checked (ValueError naming the parameter if wrong)."""
+    names = parameter_names(block_fn)
+    sent = [n for n, c in zip(names, block_fn.inputs) if not getattr(c, "stateful", False)]  # not a gr.State
+    if len(inputs) < len(sent):
+        raise ValueError(f"{len(inputs)} inputs sent; this endpoint takes {len(sent)}: {', '.join(sent)}")
     checked = list(inputs)
-    for i, (component, name) in enumerate(zip(block_fn.inputs, parameter_names(block_fn))):
+    for i, (component, name) in enumerate(zip(block_fn.inputs, names)):
         check = _value_check(component)
         if check is not None and i < len(checked):
             checked[i] = check(checked[i], name)
