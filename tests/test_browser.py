@@ -485,6 +485,10 @@ def test_two_users_in_separate_browsers_share_the_cast_and_voices_but_not_their_
             expect(lines).to_contain_text(mine["scene_lines"][1])
             expect(lines).not_to_contain_text(theirs["scene_lines"][1])  # same scene name, their own lines
             settled(page)
+        errors["ann"].where = "Use via API"  # the API page reads /monitoring/summary, which the guard keeps empty
+        ann.get_by_role("button", name="Use via API").click()
+        for endpoint in ("/direct", "/cast_upload", "/train_export"):
+            expect(ann.get_by_text(endpoint, exact=True).first).to_be_visible()
     finally:
         for page in pages.values():
             page.context.close()
