@@ -23,7 +23,6 @@ import re
 import time
 from collections import defaultdict, deque
 from pathlib import Path
-
 from typing import NamedTuple
 
 from starlette.convertors import PathConvertor
@@ -92,16 +91,16 @@ def _calls_file_fetch(fn, depth: int = 3) -> bool:
     return _calls_file_fetch(getattr(fn, "__wrapped__", None), depth - 1)
 
 
-class FileRoute(NamedTuple):
+class PathRoute(NamedTuple):
     path: str       # as Gradio declares it, prefix included, e.g. /gradio_api/file={path_or_url:path}
     regex: re.Pattern
     param: str      # the path parameter
     endpoint: object
 
 
-def path_routes(app) -> list[FileRoute]:
+def path_routes(app) -> list[PathRoute]:
     """Every route of `app` (FastAPI routers included under their prefix) with a {name:path} parameter."""
-    found: dict[str, FileRoute] = {}
+    found: dict[str, PathRoute] = {}
 
     def walk(routes, prefix: str) -> None:
         for route in routes:
@@ -115,13 +114,13 @@ def path_routes(app) -> list[FileRoute]:
             regex, _, convertors = compile_path(prefix + path)
             names = [n for n, c in convertors.items() if isinstance(c, PathConvertor)]
             if names:
-                found.setdefault(prefix + path, FileRoute(prefix + path, regex, names[0], route.endpoint))
+                found.setdefault(prefix + path, PathRoute(prefix + path, regex, names[0], route.endpoint))
 
     walk(getattr(app, "routes", []), "")
     return list(found.values())
 
 
-def file_routes(app) -> list[FileRoute]:
+def file_routes(app) -> list[PathRoute]:
     """The path routes whose file is named by the request: those that hand it to Gradio's file_fetch."""
     return [r for r in path_routes(app) if _calls_file_fetch(r.endpoint)]
 
@@ -157,7 +156,7 @@ class WebGuard:
         self.served = [Path(os.path.realpath(f)) for f in served_folders]
         self.throttle = throttle or LoginThrottle()
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_proxies]
-        self.files: list[FileRoute] | None = None  # Gradio's file routes, read at the first request
+        self.files: list[PathRoute] | None = None  # Gradio's file routes, read at the first request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -170,9 +169,12 @@ class WebGuard:
             return await _reply(send, 200, body=EMPTY_SUMMARY)
         if path == "/monitoring" or path.startswith("/monitoring/"):
             return await _reply(send, 404, "Not found.")
-        if self.files is None:
-            self.files = file_routes(scope.get("app"))
-        for route in self.files:
+        if self.files is None and scope.get("app") is not None:
+            found = file_routes(scope["app"])
+            if not found:  # fail closed (every request): a Gradio or FastAPI upgrade hid them from file_routes
+                raise RuntimeError("no file routes found in Gradio's router: the web guard cannot confine them")
+            self.files = found
+        for route in self.files or ():
             match = route.regex.match(path)
             if match:
                 target = match.group(route.param)
