@@ -81,7 +81,7 @@ def test_long_audio_is_refused_from_its_header_without_decoding(tmp_path, monkey
     def no_decoding(*a, **k):
         raise AssertionError("decoded")
 
-    monkeypatch.setattr(audio.sf, "read", no_decoding)
+    monkeypatch.setattr(sf.SoundFile, "read", no_decoding)
     with pytest.raises(LimitError, match="long.flac: 40.0 min long; at most 30.0 min here"):
         audio.load_audio(path)
     with pytest.raises(LimitError, match="at most 5.0 min here"):
