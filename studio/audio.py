@@ -39,7 +39,7 @@ def probe(source: str | Path | bytes, max_seconds: float = limits.MAX_AUDIO_S) -
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise AudioError(f"{name}: file not found")
     header = limits.audio_header(io.BytesIO(source) if isinstance(source, bytes) else source)
-    if header is None:
+    if header is None or header.channels < 1 or header.sample_rate < 1:
         raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)")
     limits.check_audio(header, name, max_seconds)
     return header
@@ -57,15 +57,13 @@ def load_audio(source: str | Path | bytes, sr: int | None = None,
     name = "upload" if isinstance(source, bytes) else Path(source).name
     header = probe(source, max_seconds)
     rate = int(sr or min(header.sample_rate, limits.MAX_NATIVE_RATE))
-    # past this many input frames a file decodes longer than the caps allow (its header understated it)
-    most = min(max_seconds, limits.decoded_cap(max_seconds) / max(header.channels, 1) / header.sample_rate) + 1.0
+    # past this many seconds a file decodes longer than the caps allow (its header understated it)
+    most = min(max_seconds, limits.decoded_cap(max_seconds) / header.channels / header.sample_rate) + 1.0
     try:
-        f = sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source))
-    except Exception:
-        wave = _decode_with_ffmpeg(source, name, header.channels, rate, most)
-    else:
-        with f:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as f:
             wave = _decode_blocks(f, name, rate, int(most * f.samplerate))
+    except sf.SoundFileError:  # a format libsndfile does not read (or reads no further): ffmpeg
+        wave = _decode_with_ffmpeg(source, name, header.channels, rate, most)
     if wave.size == 0:
         raise AudioError(f"{name}: the file contains no audio")
     return wave, rate
@@ -108,7 +106,7 @@ def _decode_with_ffmpeg(source: str | Path | bytes, name: str, channels: int, ra
     if isinstance(source, bytes) or shutil.which("ffmpeg") is None:
         raise unreadable
     most_bytes = 4 * int(most_s * rate)
-    mean = "+".join(f"{1 / max(channels, 1)!r}*c{i}" for i in range(max(channels, 1)))
+    mean = "+".join(f"{1 / channels!r}*c{i}" for i in range(channels))
     data = bytearray()
     with subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-map", "0:a:0",
                            "-af", f"pan=mono|c0={mean}", "-ar", str(rate), "-f", "f32le", "pipe:1"],
