@@ -83,6 +83,15 @@ def read_model(path: str | Path) -> RVCModel:
     except (TypeError, ValueError) as err:
         raise ModelFileError(f"{path}: bad config list: {err}") from None
     config = dataclasses.replace(config, spk_embed_dim=weights["emb_g.weight"].shape[0])
+    if config.sr not in SAMPLE_RATES.values():  # the decoder's strides only make sense at RVC's own rates
+        raise ModelFileError(f"{path.name}: sample rate {config.sr} Hz is not an RVC rate; RVC voices are "
+                             f"{', '.join(str(hz) for hz in SAMPLE_RATES.values())} Hz")
+    broken = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point()
+              and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise ModelFileError(f"{path.name}: {len(broken)} weight tensor(s) hold NaN or infinite values "
+                             f"({', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''}); the model is broken "
+                             "(its training diverged): use an earlier save")
     version = ckpt.get("version", "v1")  # RVC's default for files from before v2 existed
     if version not in ("v1", "v2"):
         raise ModelFileError(f"{path}: unknown version {version!r} (expected 'v1' or 'v2')")

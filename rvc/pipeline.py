@@ -18,7 +18,7 @@ from scipy import signal
 
 from .content import HubertWithFinalProj, extract_features, feature_dim, load_contentvec
 from .index import FeatureIndex, load_index
-from .model_file import RVCModel, load_model
+from .model_file import ModelFileError, RVCModel, load_model
 from .pitch import F0_METHODS, available_f0_methods, coarse_f0, extract_f0, shift_key
 
 SAMPLE_RATE = 16000  # ContentVec and f0 input rate
@@ -139,6 +139,7 @@ class Pipeline:
         # 5. Join at the model's rate and apply the loudness envelope (over the joined length, as upstream).
         tgt_sr = self.model.sr
         out = np.concatenate(pieces)
+        check_output(out)  # before the envelope, which would dress a stuck decoder's constant up as a signal
         if o.rms_mix_rate != 1:
             out = mix_rms(audio, SAMPLE_RATE, out, tgt_sr, o.rms_mix_rate)
         # 6. Upstream ends 10-20 ms short of the input (ContentVec's last frames): pad so lengths match exactly.
@@ -226,6 +227,18 @@ def check_source(audio: np.ndarray) -> None:
         raise ValueError("source audio contains NaN or infinite samples")
     if np.abs(audio).max() < SILENCE_PEAK:
         raise ValueError("source audio is silent (peak below -80 dBFS); nothing to convert")
+
+
+def check_output(out: np.ndarray) -> None:
+    """Refuse what a broken voice makes instead of speech (NaN/inf, or a constant level that plays as a full-scale
+    DC click): it must never be returned, or saved, as a conversion."""
+    if not np.isfinite(out).all():
+        raise ModelFileError("the RVC voice produced invalid (NaN or infinite) samples instead of audio: its model "
+                             "file is broken; use another save of it")
+    level = abs(float(out.mean())) if out.size else 0.0
+    if level > 1e-3 and float(out.std()) < 0.05 * level:
+        raise ModelFileError("the RVC voice produced a constant (DC) signal instead of speech: its model file is "
+                             "broken; use another save of it")
 
 
 def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -6,13 +6,14 @@ clear words on a file that is not audio.
 from __future__ import annotations
 
 import io
-import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from . import limits
+from . import durable, limits
 
 PEAK = 0.99                    # never write above this, so no take clips
 REFERENCE_SR = 24000           # cast references are stored at the TTS rate
@@ -24,6 +25,7 @@ MIN_SPEECH_S = 1.0             # a reference must contain at least this much det
 DESIGNED_MIN_S = 1.0           # a designed sample kept as a cast member must be at least this long
 TRIM_TOP_DB = 40.0             # silence threshold for trimming, below the peak
 OUTPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
+BLOCK_FRAMES = 1 << 16         # frames decoded at a time: decoding holds one block plus the mono output
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1, 2 and 2.5
 
 
@@ -37,7 +39,7 @@ def probe(source: str | Path | bytes, max_seconds: float = limits.MAX_AUDIO_S) -
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise AudioError(f"{name}: file not found")
     header = limits.audio_header(io.BytesIO(source) if isinstance(source, bytes) else source)
-    if header is None:
+    if header is None or header.channels < 1 or header.sample_rate < 1:
         raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)")
     limits.check_audio(header, name, max_seconds)
     return header
@@ -47,41 +49,82 @@ def load_audio(source: str | Path | bytes, sr: int | None = None,
                max_seconds: float = limits.MAX_AUDIO_S) -> tuple[np.ndarray, int]:
     """Decode a file (WAV/FLAC/OGG/MP3, or anything ffmpeg reads) to mono float32.
 
-    Returns (samples, sample_rate); resampled to `sr` when given. Files longer than
-    `max_seconds` (read from the header) are refused before they are decoded.
+    Returns (samples, sample_rate): at `sr` when given, else at the file's rate (at most
+    limits.MAX_NATIVE_RATE). Files over the caps (duration and decoded samples, read from the
+    header) are refused before they are decoded; the rest are downmixed and resampled as they
+    are read, so decoding holds the mono output, never the file's channels x rate.
     """
     name = "upload" if isinstance(source, bytes) else Path(source).name
-    probe(source, max_seconds)
+    header = probe(source, max_seconds)
+    rate = int(sr or min(header.sample_rate, limits.MAX_NATIVE_RATE))
+    # past this many seconds a file decodes longer than the caps allow (its header understated it)
+    most = min(max_seconds, limits.decoded_cap(max_seconds) / header.channels / header.sample_rate) + 1.0
     try:
-        data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
-                             dtype="float32", always_2d=True)
-    except Exception:
-        data, rate = _load_with_ffmpeg(source, name)
-    if data.size == 0:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as f:
+            wave = _decode_blocks(f, name, rate, int(most * f.samplerate))
+    except sf.SoundFileError:  # a format libsndfile does not read (or reads no further): ffmpeg
+        wave = _decode_with_ffmpeg(source, name, header.channels, rate, most)
+    if wave.size == 0:
         raise AudioError(f"{name}: the file contains no audio")
-    wave = data.mean(axis=1).astype(np.float32)
-    if not np.all(np.isfinite(wave)):
-        raise AudioError(f"{name}: the audio contains invalid (NaN or infinite) samples")
-    if sr is not None and sr != rate:
-        wave, rate = resample(wave, rate, sr), sr
     return wave, rate
 
 
-def _load_with_ffmpeg(source: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
-    """Formats libsndfile cannot read (M4A/AAC, webm) go through librosa's ffmpeg backend."""
-    import warnings
+def _decode_blocks(f: sf.SoundFile, name: str, rate: int, most_frames: int) -> np.ndarray:
+    """libsndfile formats, block by block: each block downmixed to mono and resampled (soxr HQ, streaming)."""
+    import soxr
 
-    import librosa
+    stream = None if f.samplerate == rate else soxr.ResampleStream(f.samplerate, rate, 1, quality="HQ")
+    out = np.zeros(int(np.ceil(max(f.frames, 0) * rate / f.samplerate)), np.float32)
+    done = read = 0
+    for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+        read += len(block)
+        if read > most_frames:
+            raise limits.LimitError(f"{name}: decodes longer than its header says; refused")
+        mono = block.mean(axis=1, dtype=np.float32)
+        if not np.all(np.isfinite(mono)):
+            raise AudioError(f"{name}: the audio contains invalid (NaN or infinite) samples")
+        done = _put(out, done, stream.resample_chunk(mono) if stream is not None else mono)
+    if stream is not None:
+        done = _put(out, done, stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    out.resize(int(np.ceil(read * rate / f.samplerate)), refcheck=False)  # librosa's length: ceil(n * ratio)
+    return out
 
-    if isinstance(source, bytes):
-        raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG or MP3)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wave, rate = librosa.load(str(source), sr=None, mono=False)
-    except Exception:
-        raise AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)") from None
-    return np.atleast_2d(wave).T.astype(np.float32), int(rate)
+
+def _put(out: np.ndarray, at: int, piece: np.ndarray) -> int:
+    """Copy `piece` into the output buffer at `at`, growing it (in place) when the header understated the length."""
+    if at + len(piece) > len(out):
+        out.resize(max(2 * len(out), at + len(piece)), refcheck=False)
+    out[at:at + len(piece)] = piece
+    return at + len(piece)
+
+
+def _decode_with_ffmpeg(source: str | Path | bytes, name: str, channels: int, rate: int,
+                        most_s: float) -> np.ndarray:
+    """Formats libsndfile cannot read (M4A/AAC, webm): ffmpeg itself downmixes to mono (the channels' mean, as
+    for every other format) at `rate`, as float32 on a pipe, stopped once it passes what the caps allow."""
+    unreadable = AudioError(f"{name}: not a readable audio file (WAV, FLAC, OGG, MP3 or M4A)")
+    if isinstance(source, bytes) or shutil.which("ffmpeg") is None:
+        raise unreadable
+    most_bytes = 4 * int(most_s * rate)
+    mean = "+".join(f"{1 / channels!r}*c{i}" for i in range(channels))
+    data = bytearray()
+    with subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-map", "0:a:0",
+                           "-af", f"pan=mono|c0={mean}", "-ar", str(rate), "-f", "f32le", "pipe:1"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        try:
+            while chunk := proc.stdout.read(limits.CHUNK):
+                data += chunk
+                if len(data) > most_bytes:
+                    raise limits.LimitError(f"{name}: decodes longer than its header says; refused")
+        except BaseException:
+            proc.kill()
+            raise
+    if proc.returncode != 0:
+        raise unreadable
+    wave = np.frombuffer(data, np.float32, len(data) // 4)
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"{name}: the audio contains invalid (NaN or infinite) samples")
+    return wave
 
 
 def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -103,7 +146,8 @@ def save_audio(path: str | Path, wave: np.ndarray, sr: int) -> Path:
     """Write peak-safe audio; the format follows the suffix (wav, flac, ogg, mp3).
 
     MP3 only has the MPEG-1/2/2.5 rates, so other rates (RVC's 40 kHz) are resampled to the
-    nearest one. The file appears complete or not at all: written under a temporary name, then renamed.
+    nearest one. The file appears complete or not at all: written under a temporary name, then renamed;
+    and it is on disk when this returns (fsynced with its folder), so a row committed next may point at it.
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
@@ -118,7 +162,7 @@ def save_audio(path: str | Path, wave: np.ndarray, sr: int) -> Path:
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         sf.write(str(partial), peak_safe(wave), sr, subtype=subtype, format=fmt.upper())
-        os.replace(partial, path)
+        durable.publish(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

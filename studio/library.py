@@ -1,26 +1,25 @@
 """The cast library: named reference voices kept under $STUDIO_HOME.
 
 Rows live in SQLite (library.db); each member's reference audio is a file named
-by a random id, never by the user's text. Audio is written to a temporary file
-and renamed into place before the row is committed, and deleted only after the
+by a random id, never by the user's text. Audio is written to a temporary file,
+renamed into place and fsynced before the row is committed, and deleted only after the
 row is gone, so a crash at any point leaves either the old state or the new one
 (at worst an orphan file, which is swept on the next start).
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import unicodedata
 import uuid
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from . import trash
+from . import durable, trash
 from .audio import REFERENCE_SR, load_audio, save_audio
 from .languages import language_key
 
@@ -94,12 +93,8 @@ def clean_name(name: str) -> str:
 @contextmanager
 def connect(home: Path) -> Iterator[sqlite3.Connection]:
     """One short transaction on $STUDIO_HOME/library.db: committed on success, rolled back on error."""
-    with closing(sqlite3.connect(Path(home) / "library.db", timeout=30)) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA + trash.SCHEMA)
-        with db:
-            yield db
+    with durable.connect(Path(home) / "library.db", SCHEMA + trash.SCHEMA) as db:
+        yield db
 
 
 class Library:
@@ -139,10 +134,7 @@ class Library:
         if sr != REFERENCE_SR:
             raise LibraryError(f"reference audio must be {REFERENCE_SR} Hz")
         member_id = uuid.uuid4().hex
-        final = self.audio_dir / f"{member_id}.wav"
-        partial = self.audio_dir / f"{member_id}.partial.wav"
-        save_audio(partial, wave, sr)
-        os.replace(partial, final)
+        final = save_audio(self.audio_dir / f"{member_id}.wav", wave, sr)  # on disk before the row commits
         try:
             with self._db() as db:
                 db.execute("INSERT INTO cast_members VALUES (?,?,?,?,?,?,?,?)",

@@ -4,7 +4,9 @@ One module so every feature (Cast, Convert, RVC voices, Train, Direct) refuses t
 same way: archive members counted and sized from the archive's headers before
 anything is extracted (and the extraction itself stopped at the cap, since headers
 can lie); audio duration, channels and rate read from the file's header before the
-samples are decoded.
+samples are decoded. Decoding costs channels x rate x seconds, not seconds: a silent
+8-channel 384 kHz FLAC is a few kB on disk and 3 million samples per second to decode,
+so every feature caps the decoded samples too (see decoded_cap).
 """
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ MAX_RATIO = 200                     # expanded/compressed; real models compress 
 MAX_AUDIO_S = 30 * 60.0             # any audio upload: 30 min (features set lower caps of their own)
 MAX_AUDIO_CHANNELS = 16
 MAX_AUDIO_RATE = 384_000
+# Decoded samples (channels x rate x seconds) a feature accepts: its duration cap in stereo 96 kHz. So the
+# reference upload (5 min) allows 57.6 M samples, a Convert source (10 min) 115.2 M, a dataset file (30 min)
+# 345.6 M; an 8-channel 384 kHz file gets 1/16 of the duration. Decoding then keeps only mono at the
+# output rate (studio/audio.py), never the file's channels x rate.
+DECODED_PER_S = 2 * 96_000
+MAX_NATIVE_RATE = 48_000            # audio decoded "at its own rate" above this comes out at 48 kHz
 CHUNK = 1 << 20
 MAX_SEED = 2 ** 32 - 1              # seeds from users: what every RNG we seed accepts
 
@@ -130,6 +138,11 @@ def audio_header(path: str | Path | BinaryIO) -> AudioHeader | None:
         return None
 
 
+def decoded_cap(max_seconds: float) -> int:
+    """Samples (all channels) a feature with a `max_seconds` duration cap may decode."""
+    return int(max_seconds * DECODED_PER_S)
+
+
 def check_audio(header: AudioHeader, name: str, max_seconds: float = MAX_AUDIO_S) -> None:
     """Refuse audio that would cost too much to decode; `max_seconds` is the caller's own cap."""
     if header.channels > MAX_AUDIO_CHANNELS:
@@ -138,6 +151,11 @@ def check_audio(header: AudioHeader, name: str, max_seconds: float = MAX_AUDIO_S
         raise LimitError(f"{name}: sample rate {header.sample_rate} Hz; at most {MAX_AUDIO_RATE} Hz")
     if header.seconds > max_seconds:
         raise LimitError(f"{name}: {_duration(header.seconds)} long; at most {_duration(max_seconds)} here")
+    samples, cap = header.seconds * header.channels * header.sample_rate, decoded_cap(max_seconds)
+    if samples > cap:
+        raise LimitError(f"{name}: {header.channels} channels at {header.sample_rate} Hz for "
+                         f"{_duration(header.seconds)} is {samples / 1e6:.1f} million samples to decode; at most "
+                         f"{cap / 1e6:.1f} million here (export it as mono or stereo at 48 kHz)")
 
 
 def _duration(seconds: float) -> str:

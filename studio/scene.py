@@ -15,11 +15,12 @@ import json
 import sqlite3
 import time
 import uuid
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import durable
 from .library import check_label
 from .script import Script, character_key
 from .takes import BACKENDS
@@ -109,12 +110,8 @@ class SceneStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            with db:
-                yield db
+        with durable.connect(self.path, SCHEMA) as db:
+            yield db
 
     # -- scenes ---------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Rows live in SQLite (takes.db); each take has two audio files named by its random
 id, never by the user's text: the converted take the director hears and the TTS
 take it was converted from (float32, bit-exact, so a take can be re-converted alone
-and give the same audio). Files are written under a temporary name and renamed into
-place before the row commits, so a crash leaves either no take or a whole one; files
+and give the same audio). Files are written under a temporary name renamed into
+place and fsynced before the row commits, so a crash leaves either no take or a whole one; files
 without a row (a crash between the two) are swept on the next start.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 import unicodedata
 import uuid
 import zipfile
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +26,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
+from . import durable
 from .audio import load_audio, save_audio
 
 MAX_PROJECT = 80           # characters in a project name
@@ -126,12 +127,8 @@ class TakeStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.home / "takes.db", timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            with db:
-                yield db
+        with durable.connect(self.home / "takes.db", SCHEMA) as db:
+            yield db
 
     def _sweep_orphans(self) -> None:
         with self._db() as db:
@@ -161,11 +158,10 @@ class TakeStore:
             raise TakeError(f"backend must be one of {', '.join(BACKENDS)}")
         take_id = uuid.uuid4().hex
         files = {"audio": f"{take_id}.wav", "tts": f"{take_id}.tts.wav"}
-        partial = {k: self.audio_dir / f"{take_id}.{k}.partial.wav" for k in files}
-        save_audio(partial["audio"], *audio)
-        sf.write(str(partial["tts"]), np.asarray(tts_audio[0], dtype=np.float32), tts_audio[1], subtype="FLOAT")
-        for k, name in files.items():
-            os.replace(partial[k], self.audio_dir / name)
+        partial = self.audio_dir / f"{take_id}.tts.partial.wav"
+        save_audio(self.audio_dir / files["audio"], *audio)  # both on disk before the row commits
+        sf.write(str(partial), np.asarray(tts_audio[0], dtype=np.float32), tts_audio[1], subtype="FLOAT")
+        durable.publish(partial, self.audio_dir / files["tts"])
         row = dict(take_id=take_id, project=project, user=user, line=line, direction=direction, instruct=instruct,
                    cast_member=cast_member, backend=backend, rvc_voice=rvc_voice,
                    settings=json.dumps(settings, sort_keys=True), seed=int(seed), tts_seed=int(tts_seed),

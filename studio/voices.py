@@ -10,7 +10,6 @@ rate, pitch guidance and version read from the weights.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import time
@@ -18,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import limits, trash
+from . import durable, limits, trash
 from .library import LibraryError, clean_name, connect
 
 EXTRACT_LABEL = "Extract the voice from this training checkpoint"  # the Convert tab's checkbox says the same
@@ -147,7 +146,7 @@ class RVCVoices:
             for f in partial.iterdir():
                 if f.name not in ("model.pth", "model.index"):
                     f.unlink()
-            os.replace(partial, self.root / voice_id)
+            durable.publish(partial, self.root / voice_id)  # the files are on disk before the row commits
             with connect(self.home) as db:
                 db.execute("INSERT INTO rvc_voices VALUES (?,?,?,?,?,?,?,?,?)",
                            (voice_id, name, name.casefold(), model.version, int(model.sr), int(model.f0),

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from compare import assert_close
 from studio import audio
 
 
@@ -73,3 +74,56 @@ def test_a_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(Exception):
         audio.save_audio(tmp_path / "take.flac", tone(0.1), 1_000_000)  # no FLAC at 1 MHz
     assert list(tmp_path.iterdir()) == []
+
+
+def old_full_decode(path, sr):
+    """What load_audio did before it decoded block by block: everything at once, then downmix, then resample."""
+    import librosa
+
+    data, rate = sf.read(path, dtype="float32", always_2d=True)
+    return librosa.resample(data.mean(axis=1).astype(np.float32), orig_sr=rate, target_sr=sr, res_type="soxr_hq")
+
+
+def test_multichannel_high_rate_audio_decodes_as_before(tmp_path):
+    rng = np.random.default_rng(0)
+    six = np.stack([tone(2.0, 96000, 150 + 70 * c, 0.2) + 0.01 * rng.standard_normal(192000).astype(np.float32)
+                    for c in range(6)], axis=1)
+    path = tmp_path / "six.flac"
+    sf.write(path, six, 96000, subtype="PCM_24")
+    for sr in (16000, 44100):
+        wave, rate = audio.load_audio(path, sr=sr)
+        assert rate == sr
+        assert_close(wave, old_full_decode(path, sr), f"decoded at {sr} Hz")
+    wave, rate = audio.load_audio(path)  # "its own rate" stops at 48 kHz: nothing in the studio uses more
+    assert rate == 48000
+    assert_close(wave, old_full_decode(path, 48000), "decoded at its own rate")
+
+
+def test_decoding_memory_follows_the_mono_output_not_the_file(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "long.flac"
+    with sf.SoundFile(path, "w", 48000, 2, subtype="PCM_16") as f:
+        block = np.stack([tone(10.0, 48000), tone(10.0, 48000, 330)], axis=1)
+        for _ in range(3):
+            f.write(block)
+    tracemalloc.start()
+    try:
+        wave, sr = audio.load_audio(path, sr=16000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sr == 16000 and len(wave) == 30 * 16000
+    # the file decodes to 11.5 MB of stereo float32; the output is 1.9 MB
+    assert peak < 1.5 * wave.nbytes + 2_000_000, f"decoding took {peak / 1e6:.1f} MB for {wave.nbytes / 1e6:.1f} MB"
+
+
+def test_formats_only_ffmpeg_reads_come_out_mono_at_the_requested_rate(tmp_path):
+    import subprocess
+
+    sf.write(tmp_path / "x.wav", np.stack([tone(2.0, 44100), tone(2.0, 44100, 330)], axis=1), 44100)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "x.wav"), str(tmp_path / "x.m4a")], check=True,
+                   timeout=60)
+    wave, sr = audio.load_audio(tmp_path / "x.m4a", sr=16000)
+    assert sr == 16000 and wave.ndim == 1 and abs(len(wave) - 32000) < 1600  # AAC adds encoder padding
+    assert 0.2 < np.max(np.abs(wave)) < 0.6

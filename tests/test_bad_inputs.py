@@ -80,6 +80,22 @@ class Maker:
                 f.write(block)
         return self.file(name)
 
+    def surround_flac(self, name: str, seconds: int = 60):
+        """Silent 8-channel 384 kHz FLAC: about 200 kB a minute that would decode to 3 million samples a second."""
+        with sf.SoundFile(self.path(name), "w", 384_000, 8, subtype="PCM_16") as f:
+            for _ in range(seconds // 10):
+                f.write(np.zeros((384_000 * 10, 8), np.int16))
+        return self.file(name)
+
+    def broken_voice(self, name: str, bad_weight: float | None = None, rate: int | None = None):
+        """The tiny voice with one weight set to `bad_weight` (NaN, inf) or its sample rate set to `rate`."""
+        raw = torch.load(self.voice["voice"], weights_only=True)
+        if bad_weight is not None:
+            raw["weight"]["dec.conv_post.weight"][0, 0, 3] = bad_weight
+        if rate is not None:
+            raw["config"][-1] = raw["sr"] = rate
+        return self.torch_file(name, raw)
+
     def truncated_wav(self, name: str):
         """A WAV header claiming 30 s of audio followed by only 0.1 s."""
         sr, n = 16000, 16000 * 30
@@ -175,6 +191,9 @@ CASES = [
         lambda m: (m.wave("short.wav", tone(0.2)), "Ghost", "", "english"), "needs at least 3 s"),
     Bad("cast-upload-30min", "/cast_upload",
         lambda m: (m.silent_flac("long.flac", 30), "Ghost", "", "english"), r"30\.0 min long; at most 5\.0 min"),
+    Bad("cast-upload-8ch-384khz", "/cast_upload",
+        lambda m: (m.surround_flac("surround.flac"), "Ghost", "", "english"),
+        r"surround.flac: 8 channels at 384000 Hz for 60\.0 s is 184\.3 million samples to decode; at most 57\.6 "),
     Bad("cast-upload-no-name", "/cast_upload",
         lambda m: (m.speech_file(), "  ", "", "english"), "give the cast member a name"),
     Bad("cast-upload-control-name", "/cast_upload",
@@ -222,6 +241,8 @@ CASES = [
         r"key must be a whole number from -24 to 24, got 'abc'"),
     Bad("rvc-0.2s-source", "/convert_rvc", lambda m: (m.wave("blip.wav", tone(0.2)), *RVC), "shorter than 0.5 s"),
     Bad("rvc-8-channel-source", "/convert_rvc", lambda m: (m.speech_channels("c8.wav", 8), *RVC), None),
+    Bad("rvc-8ch-384khz-source", "/convert_rvc", lambda m: (m.surround_flac("surround.flac"), *RVC),
+        r"184\.3 million samples to decode; at most 115\.2 million"),
     Bad("rvc-8khz-source", "/convert_rvc", lambda m: (m.speech_channels("lo.wav", 1, 8000), *RVC), None),
     # RVC voice uploads
     Bad("rvc-upload-corrupt-pth", "/rvc_upload",
@@ -242,6 +263,16 @@ CASES = [
     Bad("rvc-upload-garbage-index", "/rvc_upload",
         lambda m: ([handle_file(str(m.voice["voice"])), m.bytes("junk.index", os.urandom(4096))], "Junk"),
         "not a readable faiss index"),
+    Bad("rvc-upload-nan-weights", "/rvc_upload",
+        lambda m: ([m.broken_voice("diverged.pth", bad_weight=float("nan"))], "Diverged"),
+        r"diverged.pth: 1 weight tensor\(s\) hold NaN or infinite values"),
+    Bad("rvc-upload-inf-weights", "/rvc_upload",
+        lambda m: ([m.broken_voice("diverged.pth", bad_weight=float("inf"))], "Diverged"),
+        r"diverged.pth: 1 weight tensor\(s\) hold NaN or infinite values"),
+    *(Bad(f"rvc-upload-rate-{rate}", "/rvc_upload",
+          lambda m, rate=rate: ([m.broken_voice("odd.pth", rate=rate)], "Odd"),
+          f"odd.pth: sample rate {rate} Hz is not an RVC rate; RVC voices are 32000, 40000, 48000 Hz")
+      for rate in (0, -40000, 10 ** 12)),
     Bad("rvc-upload-exe", "/rvc_upload", lambda m: ([m.bytes("setup.exe", b"MZ" + bytes(100))], "Exe"),
         "Invalid file type"),
     Bad("rvc-upload-two-models", "/rvc_upload",

@@ -1,8 +1,14 @@
+import os
+
 import numpy as np
 import pytest
 
-from studio.audio import REFERENCE_SR
-from studio.library import Library, LibraryError
+from studio import durable
+from studio.audio import REFERENCE_SR, save_audio
+from studio.library import Library, LibraryError, connect
+from studio.scene import SceneStore
+from studio.takes import TakeStore
+from studio.voices import RVCVoices
 
 
 def voice(seconds=3.0, f=180.0):
@@ -56,7 +62,7 @@ def test_a_failed_write_leaves_no_half_member(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("studio.library.os.replace", crash)
+    monkeypatch.setattr("studio.durable.os.replace", crash)
     with pytest.raises(OSError):
         lib.add("Bob", voice(), REFERENCE_SR)
     monkeypatch.undo()
@@ -100,3 +106,63 @@ def test_language_is_stored_in_one_spelling_and_unknown_ones_are_refused(tmp_pat
     with pytest.raises(ValueError, match="Unknown language 'Klingon'. Choose one of: auto, english"):
         lib.add("Worf", voice(), REFERENCE_SR, language="Klingon")
     assert [m.name for m in lib.list()] == ["Bob", "Ann"]
+
+
+@pytest.fixture
+def disk_events(monkeypatch):
+    """In order: the inode of everything os.fsync puts on disk, and "db" whenever a store opens its database."""
+    events = []
+    real_fsync, real_connect = os.fsync, durable.connect
+
+    def fsync(fd):
+        events.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    def connect(*args, **kwargs):
+        events.append("db")
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(durable, "connect", connect)
+    return events
+
+
+def test_saved_audio_is_on_disk_with_its_folder_entry(tmp_path, disk_events):
+    """A power cut cannot be simulated: what it needs is the file's bytes synced, then the folder holding its name."""
+    path = save_audio(tmp_path / "take.flac", voice(), REFERENCE_SR)
+    assert disk_events == [path.stat().st_ino, tmp_path.stat().st_ino]
+
+
+def test_files_are_on_disk_before_the_row_that_names_them_commits(tmp_path, disk_events):
+    import rvc.tiny
+
+    def synced_before_the_row(*paths):
+        row = disk_events.index("db")
+        assert all(p.stat().st_ino in disk_events[:row] for p in paths), disk_events
+        disk_events.clear()
+
+    library, takes, voices = Library(tmp_path), TakeStore(tmp_path), RVCVoices(tmp_path)
+    disk_events.clear()
+    member = library.add("Ann", voice(), REFERENCE_SR)
+    synced_before_the_row(member.audio_path, member.audio_path.parent)
+    take = takes.add(project="Pilot", line="Who goes there?", direction="", instruct="", cast_member="Ann",
+                     backend="seed-vc", rvc_voice=None, settings={}, seed=1, tts_seed=2, batch_id="b",
+                     audio=(voice(), REFERENCE_SR), tts_audio=(voice(), REFERENCE_SR))
+    synced_before_the_row(take.audio_path, take.tts_path, take.audio_path.parent)
+    rvc.tiny.build_tiny({"voice": tmp_path / "Hale.pth"}, rvc.tiny.tiny_dims())
+    hale = voices.add("Hale", [tmp_path / "Hale.pth"])
+    synced_before_the_row(hale.model_path, hale.folder, hale.folder.parent)
+
+
+def test_every_store_opens_its_database_the_same_durable_way(tmp_path):
+    """WAL with synchronous=FULL: a commit that returned survives a power cut (one helper, every store)."""
+    def pragmas(db):
+        return {name: db.execute(f"PRAGMA {name}").fetchone()[0] for name in durable.PRAGMAS}
+
+    assert durable.PRAGMAS == {"journal_mode": "wal", "synchronous": 2}
+    with connect(tmp_path) as db:
+        assert pragmas(db) == durable.PRAGMAS
+    with TakeStore(tmp_path)._db() as db:
+        assert pragmas(db) == durable.PRAGMAS
+    with SceneStore(tmp_path)._db() as db:
+        assert pragmas(db) == durable.PRAGMAS

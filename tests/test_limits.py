@@ -81,7 +81,7 @@ def test_long_audio_is_refused_from_its_header_without_decoding(tmp_path, monkey
     def no_decoding(*a, **k):
         raise AssertionError("decoded")
 
-    monkeypatch.setattr(audio.sf, "read", no_decoding)
+    monkeypatch.setattr(sf.SoundFile, "read", no_decoding)
     with pytest.raises(LimitError, match="long.flac: 40.0 min long; at most 30.0 min here"):
         audio.load_audio(path)
     with pytest.raises(LimitError, match="at most 5.0 min here"):
@@ -101,3 +101,26 @@ def test_audio_headers_from_libsndfile_and_ffprobe(tmp_path):
     assert header.channels == 2 and abs(header.seconds - 2) < 0.1
     (tmp_path / "text.wav").write_text("hello")
     assert limits.audio_header(tmp_path / "text.wav") is None
+
+
+class Decoded(BaseException):
+    """Raised by any decoding: a BaseException, so no fallback decoder swallows it."""
+
+
+def test_a_small_file_that_decodes_to_gigabytes_is_refused_from_its_header(tmp_path, monkeypatch):
+    """A silent 8-channel 384 kHz FLAC is a few kB a minute but 3 million samples a second to decode."""
+    path = tmp_path / "huge.flac"
+    with sf.SoundFile(path, "w", 384_000, 8, subtype="PCM_16") as f:
+        for _ in range(6):
+            f.write(np.zeros((384_000 * 10, 8), np.int16))
+    assert path.stat().st_size < 1_000_000
+
+    def decoding(*a, **k):
+        raise Decoded("decoded")
+
+    monkeypatch.setattr(sf.SoundFile, "read", decoding)
+    words = "huge.flac: 8 channels at 384000 Hz for 60.0 s is 184.3 million samples to decode; at most {} million"
+    with pytest.raises(LimitError, match=words.format("57.6")):  # a cast reference upload (5 min)
+        audio.load_audio(path, max_seconds=audio.REFERENCE_UPLOAD_MAX_S)
+    with pytest.raises(LimitError, match=words.format("115.2")):  # a Convert source (10 min)
+        audio.load_audio(path, max_seconds=600.0)

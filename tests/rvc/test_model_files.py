@@ -283,3 +283,34 @@ def test_v1_model_refuses_768_dim_features():
     with pytest.raises(ValueError, match="v1 model expects 256-dim"):
         model.net.infer(torch.zeros(1, 10, 768), torch.tensor([10]), torch.tensor([0]),
                         torch.ones(1, 10, dtype=torch.long), torch.full((1, 10), 100.0))
+
+
+@pytest.fixture(scope="module")
+def tiny_voice(tmp_path_factory):
+    from rvc.tiny import build_tiny, tiny_dims
+
+    path = tmp_path_factory.mktemp("tiny_voice") / "voice.pth"
+    build_tiny({"voice": path}, tiny_dims())
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_model_with_non_finite_weights_is_refused_naming_the_file(tiny_voice, bad, tmp_path):
+    """Training that diverged leaves NaN weights; such a voice converts anything to a full-scale DC wave."""
+    weight = dict(tiny_voice["weight"])
+    weight["dec.conv_post.weight"] = weight["dec.conv_post.weight"].clone()
+    weight["dec.conv_post.weight"][0, 0, 3] = bad
+    torch.save({**tiny_voice, "weight": weight}, tmp_path / "diverged.pth")
+    with pytest.raises(ModelFileError, match=r"diverged.pth: 1 weight tensor\(s\) hold NaN or infinite values "
+                                             r"\(dec.conv_post.weight\)"):
+        read_model(tmp_path / "diverged.pth")
+
+
+@pytest.mark.parametrize("rate", [0, -40000, 10 ** 12, 16000, 44100])
+def test_a_sample_rate_rvc_does_not_use_is_refused(tiny_voice, rate, tmp_path):
+    config = list(tiny_voice["config"])
+    config[-1] = rate  # what RVC trusts over the "sr" key
+    torch.save({**tiny_voice, "config": config, "sr": rate}, tmp_path / "odd.pth")
+    with pytest.raises(ModelFileError, match=f"odd.pth: sample rate {rate} Hz is not an RVC rate; RVC voices are "
+                                             "32000, 40000, 48000 Hz"):
+        read_model(tmp_path / "odd.pth")

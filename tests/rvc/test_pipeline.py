@@ -163,3 +163,21 @@ def test_clear_errors_for_bad_inputs(tiny, speech, tmp_path):
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(ValueError, match="could not decode audio"):
         convert(corrupt, tiny["voice"], tiny["contentvec_model"])
+
+
+def test_a_broken_voice_never_returns_its_output_as_a_conversion(tiny, speech):
+    """NaN in the decoder (a model damaged after it was checked), or a decoder stuck at one level, makes noise a
+    listener hears as a click: the conversion is refused, not returned."""
+    from rvc.model_file import ModelFileError
+
+    pipe = _pipeline(tiny, index=False)
+    conv_post = pipe.model.net.dec.conv_post
+    hook = conv_post.register_forward_hook(lambda module, args, out: torch.full_like(out, 3.0))  # tanh(3) = 0.995
+    with pytest.raises(ModelFileError, match=r"produced a constant \(DC\) signal instead of speech"):
+        _run(pipe, speech, f0_method="fcpe")
+    hook.remove()
+    with torch.no_grad():
+        for p in conv_post.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(ModelFileError, match=r"produced invalid \(NaN or infinite\) samples"):
+        _run(pipe, speech, f0_method="fcpe")
