@@ -132,9 +132,9 @@ class RVCVoices:
     def add(self, name: str, files: list[str | Path], from_checkpoint: bool = False) -> RVCVoice:
         """Validate and store an uploaded voice (.pth [+ .index], or a .zip of them); with `from_checkpoint`
         the .pth may be a G_*.pth training checkpoint, whose voice is extracted."""
+        name = clean_name(name, "RVC voice")   # before the import below: a bad name costs nothing
         from rvc.index import load_index
 
-        name = clean_name(name, "RVC voice")
         voice_id = uuid.uuid4().hex
         partial = self.root / f"{voice_id}.partial"
         partial.mkdir()
