@@ -169,7 +169,7 @@ def test_a_line_without_words_is_refused_before_any_model_runs(served, tmp_path)
         client.predict("old beat", character, "Ada", api_name="/scene_cast")
     for args, api in ((("old beat", 2), "/scene_reroll"), (("old beat", 1, 3), "/scene_render")):
         with pytest.raises(Exception, match=r"line 2 \(BOB\): '\u2014' has no words to speak"):
-            list(client.submit(*args, api_name=api))
+            client.predict(*args, api_name=api)
     assert studio.takes.list("scene: old beat") == []
     with pytest.raises(Exception, match="has no words to speak"):
         client.predict("\u200b", "calm", "Ada", 2, "seed-vc", None, 0, "english", "beat", api_name="/direct")
