@@ -23,6 +23,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from . import names
 from .engines.asr import has_words
@@ -175,7 +176,7 @@ def parse_text(text: str) -> Script:
     return Script(tuple(lines), tuple(notes), "text")
 
 
-def _csv_rows(text: str):
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) of each CSV record; a quote left open would swallow the rows after it, so a
     record must end on the row it starts on."""
     reader = csv.reader(io.StringIO(text))
