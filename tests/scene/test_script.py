@@ -100,7 +100,7 @@ def test_a_script_over_the_scene_bound_is_refused():
     ("character,line\nANNA," + "x" * 140_000, "csv", "row 2 is 140,005 characters; a row may be at most 10,000"),
     ("character,line\nANNA,\"" + ("y" * 9_000 + "\n") * 20, "csv", "CSV row 2: the quote opened on this row is "
                                                                        "never closed"),
-])
+], ids=["1.2M-characters", "6001-rows", "140k-first-row", "140k-csv-field", "180k-open-quote"])
 def test_oversized_scripts_are_refused_before_parsing(text, fmt, words):
     with pytest.raises(ScriptError, match=re.escape(words)):
         parse_script(text, fmt)
