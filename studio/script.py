@@ -283,8 +283,6 @@ def check_text(text: str, options: ScriptOptions = SCRIPT) -> str:
     if long is not None:
         raise ScriptError(f"row {long} is {len(rows[long - 1]):,} characters; a row may be at most "
                           f"{options.max_row_chars:,}")
-    if "\x00" in text:
-        raise ScriptError("this is not a text file (it holds NUL bytes): upload the script as plain text")
     return unicodedata.normalize("NFC", text)
 
 
@@ -337,5 +335,7 @@ def read_script_file(path: str | os.PathLike, options: ScriptOptions = SCRIPT) -
     if size > limit:
         raise ScriptError(f"{path.name} is {size:,} bytes; a script file may be at most {limit:,}")
     text, encoding = decode_script(path.read_bytes())
+    if "\x00" in text:
+        raise ScriptError(f"{path.name} is not a text file (it holds NUL bytes): upload the script as plain text")
     check_text(text, options)
     return text, "" if encoding == "UTF-8" else f"{path.name} was read as {encoding} text."
