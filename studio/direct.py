@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, NamedTuple
 import numpy as np
 
 from .audio import load_audio, peak_safe
+from .engines.asr import has_words
 from .engines.vc import Voice
 from .languages import language_key
 from .library import LibraryError
@@ -208,6 +209,9 @@ class Director:
         text, direction = " ".join(str(line or "").split()), " ".join(str(direction or "").split())
         if not text:
             raise DirectError("the line is empty: type what the character says")
+        if not has_words(text):
+            raise DirectError(f"the line {text[:40]!r} has no words to speak: type what the character says "
+                              f"(a pause or a sigh belongs in the direction)")
         if len(text) > DirectOptions.LINE_MAX_CHARS:
             raise DirectError(f"the line is {len(text)} characters; keep it under "
                               f"{DirectOptions.LINE_MAX_CHARS} (split long speeches into lines)")

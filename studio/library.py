@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import unicodedata
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +18,11 @@ from typing import Iterator
 
 import numpy as np
 
-from . import durable, trash
+from . import durable, names, trash
 from .audio import REFERENCE_SR, load_audio, save_audio
 from .languages import language_key
 
-MAX_NAME = 80
+MAX_NAME = names.MAX_NAME
 MAX_DESCRIPTION = 1000
 ORIGINS = ("designed", "uploaded")
 
@@ -72,22 +71,9 @@ class CastMember:
                 "origin": self.origin, "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))}
 
 
-def check_label(text: str, missing: str, what: str, limit: int, error: type[ValueError] = LibraryError) -> str:
-    """Validate user text used as a display name (never as a path): one line, bounded, no control characters.
-    `missing` is the message for empty text; `what` names the text in the other messages."""
-    text = " ".join(str(text or "").split())
-    if not text:
-        raise error(missing)
-    if len(text) > limit:
-        raise error(f"{what} is {len(text)} characters; keep it under {limit}")
-    if any(unicodedata.category(c).startswith("C") for c in text):
-        raise error(f"{what} contains control characters")
-    return text
-
-
-def clean_name(name: str) -> str:
-    """A cast member's or voice's name."""
-    return check_label(name, "give the cast member a name", "name", MAX_NAME)
+def clean_name(name: str, what: str = "cast member") -> str:
+    """A cast member's or RVC voice's name (see studio.names)."""
+    return names.clean(name, what, MAX_NAME, LibraryError)
 
 
 @contextmanager
@@ -138,7 +124,7 @@ class Library:
         try:
             with self._db() as db:
                 db.execute("INSERT INTO cast_members VALUES (?,?,?,?,?,?,?,?)",
-                           (member_id, name, name.casefold(), description, language, origin, final.name,
+                           (member_id, name, names.key(name), description, language, origin, final.name,
                             time.time()))
         except sqlite3.IntegrityError:
             final.unlink(missing_ok=True)
@@ -158,7 +144,7 @@ class Library:
         key = str(id_or_name or "").strip()
         with self._db() as db:
             row = db.execute("SELECT * FROM cast_members WHERE id = ? OR name_key = ?",
-                             (key, " ".join(key.split()).casefold())).fetchone()
+                             (key, names.key(key))).fetchone()
         if row is None:
             raise LibraryError(f"no cast member named {key!r}")
         return self._row(row)
@@ -169,7 +155,7 @@ class Library:
         try:
             with self._db() as db:
                 db.execute("UPDATE cast_members SET name = ?, name_key = ? WHERE id = ?",
-                           (new_name, new_name.casefold(), member.id))
+                           (new_name, names.key(new_name), member.id))
         except sqlite3.IntegrityError:
             raise LibraryError(f"a cast member named {new_name!r} already exists; pick another name") from None
         return self.get(member.id)

@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import durable
-from .library import check_label
+from . import durable, names
 from .script import Script, character_key
 from .takes import BACKENDS
 
@@ -84,7 +83,7 @@ class Scene:
 
 def clean_scene_name(name: str) -> str:
     """Validate a scene name (user text, never a path)."""
-    return check_label(name, "give the scene a name", "scene name", MAX_SCENE_NAME, SceneError)
+    return names.clean(name, "scene", MAX_SCENE_NAME, SceneError)
 
 
 class SceneStore:
@@ -98,7 +97,7 @@ class SceneStore:
         return SceneStore(self.path.parent, owner)
 
     def _key(self, name: str) -> str:
-        key = clean_scene_name(name).casefold()
+        key = names.key(clean_scene_name(name))
         return key if self.owner is None else f"{self.owner}{OWNER_SEP}{key}"
 
     def _mine(self) -> tuple[str, list]:

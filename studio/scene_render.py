@@ -30,7 +30,7 @@ from .engines.asr import intelligibility
 from .mix import MIX, Assembly, Clip, MixOptions, assemble, srt, webvtt
 from .pick import RULE, duration_check, pick_score
 from .scene import CastEntry, Scene, SceneError, SceneStore
-from .script import ScriptOptions, character_key, parse_script
+from .script import ScriptOptions, character_key, check_script, parse_script
 from .takes import EXPORT_FORMATS, Take
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ class SceneRenderer:
                redo: bool = False) -> Iterator[SceneEvent]:
         """Render the scene's pending lines (or `lines`, 0-based; `redo` makes new takes for them)."""
         scene = self.store.get(name)
+        check_script(scene.script, SCENE_SCRIPT)   # a scene kept before a rule was added (a wordless line)
         if scene.uncast():
             raise SceneError(f"not cast yet: {', '.join(scene.uncast())}; give each character a voice first")
         k = self.studio.director._check_k(k)

@@ -15,7 +15,6 @@ import json
 import os
 import sqlite3
 import time
-import unicodedata
 import uuid
 import zipfile
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from . import durable
+from . import durable, names
 from .audio import load_audio, save_audio
 
 MAX_PROJECT = 80           # characters in a project name
@@ -109,13 +108,8 @@ class Take:
 
 
 def clean_project(name: str) -> str:
-    """Validate a project name (user text; never used as a path)."""
-    name = " ".join(str(name or "").split()) or "default"
-    if len(name) > MAX_PROJECT:
-        raise TakeError(f"project name is {len(name)} characters; keep it under {MAX_PROJECT}")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise TakeError("project name contains control characters")
-    return name
+    """Validate a project name (user text; never used as a path); empty is the project "default"."""
+    return names.clean(name, "project", MAX_PROJECT, TakeError, default="default")
 
 
 class TakeStore:

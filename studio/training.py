@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import soundfile as sf
 
-from . import audio, trainset
+from . import audio, names, trainset
 from .library import LibraryError, clean_name
 from .public import public_message
 from .settings import ROOT
@@ -145,9 +145,9 @@ class Trainer:
         return out
 
     def get(self, name: str) -> Training:
-        key = " ".join(str(name or "").split()).casefold()
+        key = names.key(name)
         for t in self.list():
-            if t.name.casefold() == key or t.id == key:
+            if names.key(t.name) == key or t.id == key:
                 return t
         raise TrainingError(f"no training named {name!r}: prepare its dataset first")
 
@@ -166,10 +166,10 @@ class Trainer:
         Preparing again under the same name replaces that training's dataset (not while it trains).
         """
         progress = on_progress or (lambda f, d: None)
-        name = clean_name(name)
+        name = clean_name(name, "dataset")
         if not files:
             raise TrainingError("upload recordings of the voice (audio files or a zip of them)")
-        existing = next((t for t in self.list() if t.name.casefold() == name.casefold()), None)
+        existing = next((t for t in self.list() if names.key(t.name) == names.key(name)), None)
         if existing and self._alive(existing):
             raise TrainingError(f"{name!r} is training: stop it before preparing its dataset again")
         folder = self.root / f"{uuid.uuid4().hex}.partial"

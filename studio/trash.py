@@ -16,6 +16,8 @@ import sqlite3
 import time
 import uuid
 
+from . import names
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trash (
     id TEXT PRIMARY KEY,
@@ -52,7 +54,7 @@ def restore(db: sqlite3.Connection, kind: str, table: str, name: str, what: str)
     """
     key = " ".join(str(name or "").split())
     candidates = db.execute("SELECT id, row, item_id, name FROM trash WHERE kind = ? ORDER BY deleted DESC", (kind,))
-    found = next((c for c in candidates if key in (c[2], c[3]) or c[3].casefold() == key.casefold()), None)
+    found = next((c for c in candidates if key in (c[2], c[3]) or names.key(c[3]) == names.key(key)), None)
     if found is None:
         raise TrashError(f"no deleted {what} named {key!r} in the trash")
     trash_id, row = found[0], json.loads(found[1])

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import durable, limits, trash
+from . import durable, limits, names, trash
 from .library import LibraryError, clean_name, connect
 
 EXTRACT_LABEL = "Extract the voice from this training checkpoint"  # the Convert tab's checkbox says the same
@@ -131,9 +131,9 @@ class RVCVoices:
     def add(self, name: str, files: list[str | Path], from_checkpoint: bool = False) -> RVCVoice:
         """Validate and store an uploaded voice (.pth [+ .index], or a .zip of them); with `from_checkpoint`
         the .pth may be a G_*.pth training checkpoint, whose voice is extracted."""
+        name = clean_name(name, "RVC voice")   # before the import below: a bad name costs nothing
         from rvc.index import load_index
 
-        name = clean_name(name)
         voice_id = uuid.uuid4().hex
         partial = self.root / f"{voice_id}.partial"
         partial.mkdir()
@@ -149,7 +149,7 @@ class RVCVoices:
             durable.publish(partial, self.root / voice_id)  # the files are on disk before the row commits
             with connect(self.home) as db:
                 db.execute("INSERT INTO rvc_voices VALUES (?,?,?,?,?,?,?,?,?)",
-                           (voice_id, name, name.casefold(), model.version, int(model.sr), int(model.f0),
+                           (voice_id, name, names.key(name), model.version, int(model.sr), int(model.f0),
                             int(index_src is not None), str(model.info or ""), time.time()))
         except BaseException as e:
             shutil.rmtree(partial, ignore_errors=True)
@@ -166,7 +166,7 @@ class RVCVoices:
     def get(self, id_or_name: str) -> RVCVoice:
         key = " ".join(str(id_or_name or "").split())
         with connect(self.home) as db:
-            row = db.execute("SELECT * FROM rvc_voices WHERE id = ? OR name_key = ?", (key, key.casefold())).fetchone()
+            row = db.execute("SELECT * FROM rvc_voices WHERE id = ? OR name_key = ?", (key, names.key(key))).fetchone()
         if row is None:
             raise LibraryError(f"no RVC voice named {key!r}")
         return self._row(row)

@@ -6,8 +6,9 @@ import pytest
 from studio import durable
 from studio.audio import REFERENCE_SR, save_audio
 from studio.library import Library, LibraryError, connect
-from studio.scene import SceneStore
-from studio.takes import TakeStore
+from studio.scene import CastEntry, SceneStore
+from studio.script import character_key, parse_script
+from studio.takes import TakeStore, clean_project
 from studio.voices import RVCVoices
 
 
@@ -166,3 +167,54 @@ def test_every_store_opens_its_database_the_same_durable_way(tmp_path):
         assert pragmas(db) == durable.PRAGMAS
     with SceneStore(tmp_path)._db() as db:
         assert pragmas(db) == durable.PRAGMAS
+
+
+# -- one rule for every name a person gives (studio.names) ------------------------------------------
+
+COMPOSED, DECOMPOSED = "\u1e30eeper", "K\u0301eeper"       # the same name to a reader, two code sequences
+
+
+def namers(home):
+    """Every place a user names something: (what, name it -> the name kept, find it by name -> its name)."""
+    lib, voices, scenes = Library(home), RVCVoices(home), SceneStore(home)
+    scenes.save_script("cast", parse_script(f"{COMPOSED}: Hello."))
+    return [
+        ("cast member", lambda n: lib.add(n, voice(), REFERENCE_SR).name, lambda n: lib.get(n).name),
+        ("RVC voice", lambda n: voices.add(n, []).name, None),
+        ("scene", lambda n: scenes.save_script(n, parse_script("A: hi")).name, lambda n: scenes.get(n).name),
+        ("character", lambda n: parse_script(f"{n}: Hello.").characters[0],
+         lambda n: scenes.set_cast("cast", CastEntry(n, "Ada")).cast[character_key(n)].character),
+        ("project", clean_project, clean_project),
+    ]
+
+
+@pytest.mark.parametrize("bad", ["Ann\u202eA", "Ann\u200bA", "Ann\u2066A", "Ann\x1bA", "Ann\x07"])
+def test_control_and_bidi_characters_are_refused_in_every_name(tmp_path, bad):
+    for what, name, _ in namers(tmp_path):
+        with pytest.raises(ValueError, match="name contains control characters"):
+            name(bad)
+
+
+def test_composed_and_decomposed_spellings_are_one_name_everywhere(tmp_path):
+    lib = Library(tmp_path)
+    kept = lib.add(DECOMPOSED, voice(), REFERENCE_SR)
+    assert kept.name == COMPOSED and lib.get(COMPOSED).id == kept.id
+    with pytest.raises(LibraryError, match="already exists"):
+        lib.add(COMPOSED.upper(), voice(), REFERENCE_SR)
+    lib.delete(COMPOSED)
+    assert lib.restore(DECOMPOSED).id == kept.id
+    for what, name, find in namers(tmp_path / "all"):
+        if find is not None:   # (an RVC voice needs a model file; it shares the cast members' code)
+            assert name(DECOMPOSED) == COMPOSED, what
+            assert find(COMPOSED) == find(DECOMPOSED) == COMPOSED, what
+
+
+@pytest.mark.parametrize("name, words", [
+    (lambda home: Library(home).add(" ", voice(), REFERENCE_SR), "give the cast member a name"),
+    (lambda home: RVCVoices(home).add("", []), "give the RVC voice a name"),
+    (lambda home: SceneStore(home).save_script("\t", parse_script("A: hi")), "give the scene a name"),
+])
+def test_a_missing_name_says_what_needs_one(tmp_path, name, words):
+    with pytest.raises(ValueError, match=words):
+        name(tmp_path)
+    assert clean_project("  ") == "default"

@@ -60,13 +60,19 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def has_words(line: str) -> bool:
+    """Whether a line has words to speak and to score a take against: the one rule that script import,
+    directing requests and scoring share ("..." or an em dash alone has none)."""
+    return bool(normalise_text(line))
+
+
 def score_text(line: str, transcript: str, recogniser: str = "") -> Intelligibility:
     """WER and CER of a transcript against the line it should say (both normalised)."""
     import jiwer
 
-    ref, hyp = normalise_text(line), normalise_text(transcript)
-    if not ref:
+    if not has_words(line):
         raise ValueError("the line has no words to score against")
+    ref, hyp = normalise_text(line), normalise_text(transcript)
     if not hyp:
         return Intelligibility(transcript, 1.0, 1.0, recogniser)
     return Intelligibility(transcript, min(1.0, jiwer.wer(ref, hyp)), min(1.0, jiwer.cer(ref, hyp)), recogniser)

@@ -54,7 +54,7 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
                                     elem_id="rvc_files")
                     from_checkpoint = gr.Checkbox(False, label=EXTRACT_LABEL, elem_id="rvc_from_checkpoint")
                     with gr.Row():
-                        voice_name = gr.Textbox(label="Voice name", elem_id="rvc_name")
+                        voice_name = gr.Textbox(label="RVC voice name", elem_id="rvc_name")
                         add_voice = gr.Button("Add voice", elem_id="rvc_add")
                         delete_voice = gr.Button("Delete selected voice", variant="stop")
                     confirm = confirm_step(delete_voice, lambda name: _ask(name, studio.settings.trash_days), voice,

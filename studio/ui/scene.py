@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..direct import DirectOptions
 from ..mix import MAX_GAP_S, MIX, MixOptions
-from ..script import FORMATS
+from ..script import FORMATS, read_script_file
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
 from .common import GPU, LANGUAGES, QUIET, login, random_seed_box, random_seed_js, user_errors
@@ -151,10 +151,12 @@ def build(studio: Studio) -> None:
             takes = {t["take_id"]: t["audio_path"] for t in scenes(request).line_takes(name, line)} if take_id else {}
             return takes.get(take_id)
 
+        @user_errors
         def read_file(path):
-            return open(path, encoding="utf-8-sig").read() if path else gr.update()
+            """The uploaded script into the Script box, decoded as an editor would (studio.script)."""
+            return read_script_file(path) if path else (gr.update(), gr.update())
 
-        upload.upload(read_file, upload, script, api_visibility="private", queue=False)
+        upload.upload(read_file, upload, [script, status], api_visibility="private", queue=False)
         do_import.click(scene_import, [script, name, fmt], summary, api_name="scene_import").then(
             show, summary, [cast_table, lines, character], api_visibility="private")
         do_cast.click(scene_cast, [name, character, cast_member, backend, rvc_voice, direction, language], summary,

@@ -74,7 +74,8 @@ def build(studio: Studio) -> None:
             files = gr.File(label="Recordings (audio files or a zip)", file_count="multiple",
                             elem_id="train_files")
             with gr.Column():
-                name = gr.Textbox(label="Voice name", elem_id="train_name", placeholder="Captain Hale")
+                name = gr.Textbox(label="Dataset name (the trained voice keeps it)", elem_id="train_name",
+                                  placeholder="Captain Hale")
                 isolate = gr.Checkbox(False, label="Isolate vocals first (music or noise behind the voice)")
                 prepare = gr.Button("Prepare dataset", elem_id="train_prepare")
         report = gr.JSON(label="Dataset report", visible=False)

@@ -11,6 +11,7 @@ from gradio_client import Client, handle_file
 
 from studio.direct import DirectOptions
 from studio.mix import MIX
+from studio.script import Line, Script, read_script_file
 
 pytestmark = pytest.mark.slow
 
@@ -156,3 +157,30 @@ def test_the_api_has_the_contracted_names_and_parameters(served):
     assert params["/scene_render"] == [("name", None), ("k", 3), ("seed", None)]
     assert [p for p, _ in params["/scene_reroll"]] == ["name", "line"]
     assert params["/scene_export"][:2] == [("name", None), ("format", "wav")]
+
+
+def test_a_line_without_words_is_refused_before_any_model_runs(served, tmp_path):
+    client, studio = served
+    with pytest.raises(Exception, match=r"line 2 \(BOB\): '\.\.\.' has no words to speak"):
+        client.predict("ANNA: You came back.\nBOB: ...", "beat", api_name="/scene_import")
+    # a scene kept before the rule (or written by a script): its render and re-roll refuse, nothing is made
+    studio.scenes.store.save_script("old beat", Script((Line("ANNA", "You came back."), Line("BOB", "\u2014"))))
+    for character in ("ANNA", "BOB"):
+        client.predict("old beat", character, "Ada", api_name="/scene_cast")
+    for args, api in ((("old beat", 2), "/scene_reroll"), (("old beat", 1, 3), "/scene_render")):
+        with pytest.raises(Exception, match=r"line 2 \(BOB\): '\u2014' has no words to speak"):
+            client.predict(*args, api_name=api)
+    assert studio.takes.list("scene: old beat") == []
+    with pytest.raises(Exception, match="has no words to speak"):
+        client.predict("\u200b", "calm", "Ada", 2, "seed-vc", None, 0, "english", "beat", api_name="/direct")
+    assert studio.takes.list("beat") == []
+
+
+def test_an_uploaded_utf16_script_imports_every_line(served, tmp_path):
+    client, studio = served
+    path = tmp_path / "kitchen.fountain"
+    path.write_bytes(SCRIPT.replace("\n", "\r\n").encode("utf-16"))   # Windows Notepad's "Unicode"
+    text, note = read_script_file(path)                               # what the Scene page does with an upload
+    assert note == "kitchen.fountain was read as UTF-16 text."
+    imported = client.predict(text, "utf16 kitchen", api_name="/scene_import")
+    assert [x["text"] for x in imported["lines"]] == ["You came back.", "I never left.", "Both of you, stop."]
