@@ -7,10 +7,10 @@ A render reads as stages:
      character's lines share the batched TTS calls; each take is recorded for its line as it is made;
   2. as each line's takes are ranked, every take is transcribed and scored (`score_take`: similarity,
      intelligibility, duration sanity; pick.RULE) and the best is picked and reported;
-  A line edited or re-cast while its takes are being made gets them back stale (studio/scene.py: each take
-  carries the state of the line it was made from), so it is not picked and the next render redoes it;
   3. assembly (studio/mix.py) is cheap and happens on demand, so a re-roll or a swap re-renders
      nothing but the one line.
+A line edited or re-cast while its takes are being made gets them back stale (studio/scene.py: each take
+carries the state of the line it was made from): it is not picked, and the next render redoes it.
 """
 from __future__ import annotations
 
@@ -245,6 +245,7 @@ class SceneRenderer:
             yield event("done", None, "every line is picked")
             return
         made: dict[int, list[str]] = {i: [] for i in run}
+        stale: list[str] = []
         states = {i: scene.state(i) for i in run}   # what this run's takes are made from
         events = self.studio.director.direct_lines(self._specs(scene, run), k, seed, scene.project, user, progress,
                                                    self.options)
@@ -259,6 +260,7 @@ class SceneRenderer:
                 # 2. transcribe, score, pick among this run's takes of the line (unless it changed meanwhile)
                 now = self.store.get(scene.name)
                 if i >= len(now.script.lines) or now.state(i) != states[i]:
+                    stale.append(str(i + 1))
                     yield event("progress", i + 1, f"line {i + 1} was edited or re-cast during the render: its "
                                                    f"takes are stale; render again to redo it")
                     continue
@@ -268,7 +270,8 @@ class SceneRenderer:
                                              f"of {len(made[i])}")
             else:
                 yield event("progress", None, ev.message)
-        yield event("done", None, f"{len(run)} line(s) rendered")
+        yield event("done", None, f"{len(run) - len(stale)} line(s) rendered" + (
+            f"; line(s) {', '.join(stale)} were edited or re-cast meanwhile: render again" if stale else ""))
 
     def reroll(self, name: str, line: int, k: int | None = None, seed: int | None = None,
                user: str | None = None, on_progress: Progress | None = None) -> Iterator[SceneEvent]:

@@ -182,7 +182,8 @@ def test_lines_edited_during_a_render_are_stale_then_rerendered(served):
     scenes.cast("edit", "B", "Max")
     rest = _render_until_a_take_of(scenes, "edit", {1})        # A's lines come first, then B's
     scenes.import_script("A: First words, changed.\nB: Second words, changed.\nA: Third words.", "edit")
-    list(rest)
+    *_, done = rest
+    assert "line(s) 1, 2 were edited or re-cast meanwhile: render again" in done.message
     lines = scenes.summary("edit")["lines"]
     assert [r["status"] for r in lines] == ["stale", "stale", "picked"]
     assert _spoken(studio, lines) == [None, None, "Third words."]          # no pick of the old words
