@@ -8,20 +8,31 @@ no one else's. The takes themselves live in the TakeStore
 line (as each take is made, so a render that dies keeps its work) and which one
 is picked. Every change is one transaction, so a crash leaves the old state or the
 new one.
+
+Each take and pick records what it was made from (`line_state`: the line's words and
+direction, its character's casting). Editing a line or re-casting a character never
+has to race a render: a take or pick whose state is not the line's current one is
+stale, so it is never picked, swapped in or exported, and the next render redoes
+exactly those lines. Characters are cast by the cast member's id (the library is
+shared and members can be renamed): a scene follows a rename and refuses a deleted
+member, never silently taking another member that now has the old name.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import sqlite3
 import time
 import uuid
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from . import durable, names
-from .script import Script, character_key
+from .library import connect as library_db
+from .script import Line, Script, character_key
 from .takes import BACKENDS
 
 MAX_SCENE_NAME = 60
@@ -33,12 +44,13 @@ CREATE TABLE IF NOT EXISTS scenes (
     created REAL NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS scene_cast (
     scene_id TEXT NOT NULL, char_key TEXT NOT NULL, character TEXT NOT NULL, cast_member TEXT,
-    backend TEXT NOT NULL, rvc_voice TEXT, direction TEXT NOT NULL, language TEXT NOT NULL,
+    backend TEXT NOT NULL, rvc_voice TEXT, direction TEXT NOT NULL, language TEXT NOT NULL, member_id TEXT,
     PRIMARY KEY (scene_id, char_key));
 CREATE TABLE IF NOT EXISTS line_takes (
-    scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, PRIMARY KEY (scene_id, take_id));
+    scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, made_from TEXT,
+    PRIMARY KEY (scene_id, take_id));
 CREATE TABLE IF NOT EXISTS picks (
-    scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, info TEXT NOT NULL,
+    scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, info TEXT NOT NULL, made_from TEXT,
     PRIMARY KEY (scene_id, line));
 CREATE TABLE IF NOT EXISTS transcripts (
     take_id TEXT PRIMARY KEY, transcript TEXT NOT NULL, wer REAL NOT NULL, cer REAL NOT NULL,
@@ -53,11 +65,23 @@ class SceneError(ValueError):
 @dataclass(frozen=True)
 class CastEntry:
     character: str
-    cast_member: str | None
+    cast_member: str | None          # the member's name when cast (for messages; the id is what counts)
     backend: str = "seed-vc"
     rvc_voice: str | None = None
     direction: str = ""             # the character's default direction, joined to each line's own
     language: str = "auto"
+    member_id: str | None = None     # the library id; None with a name: a member that could not be found
+
+    @property
+    def voice(self) -> tuple:
+        """What the casting sounds like: a rename changes nothing, another member or setting does."""
+        return (self.member_id or self.cast_member, self.backend, self.rvc_voice, self.direction, self.language)
+
+
+def line_state(line: Line, entry: CastEntry | None) -> str:
+    """What a take of `line` is made from: its character, words, direction and casting (a short digest)."""
+    made = [character_key(line.character), line.text, line.direction, entry and entry.voice]
+    return hashlib.sha256(json.dumps(made).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -66,8 +90,9 @@ class Scene:
     name: str
     script: Script
     cast: dict[str, CastEntry]       # character_key -> entry
-    takes: dict[int, list[str]]      # line index -> take ids made for it, oldest first
-    picks: dict[int, tuple[str, dict]]  # line index -> (take id, how it was picked)
+    takes: dict[int, list[str]]      # line index -> take ids made for it as it is now, oldest first
+    picks: dict[int, tuple[str, dict]]  # line index -> (take id, how it was picked), current takes only
+    stale: frozenset[int] = frozenset()  # lines not picked whose takes were made from an older line or cast
 
     @property
     def project(self) -> str:
@@ -76,6 +101,10 @@ class Scene:
 
     def entry(self, line: int) -> CastEntry | None:
         return self.cast.get(character_key(self.script.lines[line].character))
+
+    def state(self, line: int) -> str:
+        """The line's current `line_state`: takes made from another are stale."""
+        return line_state(self.script.lines[line], self.entry(line))
 
     def uncast(self) -> list[str]:
         return [c for c in self.script.characters if character_key(c) not in self.cast]
@@ -91,10 +120,13 @@ class SceneStore:
         self.path = Path(home) / "scenes.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.owner = owner   # None: no logins, the scenes nobody owns
+        self._migrate()
 
     def for_owner(self, owner: str | None) -> "SceneStore":
-        """The same file, seen as `owner` (None: without logins)."""
-        return SceneStore(self.path.parent, owner)
+        """The same file, seen as `owner` (None: without logins); already migrated, so opened as it is."""
+        view = copy.copy(self)
+        view.owner = owner
+        return view
 
     def _key(self, name: str) -> str:
         key = names.key(clean_scene_name(name))
@@ -112,6 +144,41 @@ class SceneStore:
         with durable.connect(self.path, SCHEMA) as db:
             yield db
 
+    def _migrate(self) -> None:
+        """Bring a scenes.db from before cast ids and take states up to date, once: each cast member name
+        is resolved to its library id (a name no member has any more stays unresolved, and the scene asks
+        for the character to be cast again), and the takes and picks kept so far are marked as made from
+        their lines as they are now (before, an edit deleted them)."""
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+            db.executescript(SCHEMA)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                columns = {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")}
+                           for t in ("scene_cast", "line_takes", "picks")}
+                if "member_id" not in columns["scene_cast"]:
+                    db.execute("ALTER TABLE scene_cast ADD COLUMN member_id TEXT")
+                    cast_names = [r[0] for r in db.execute("SELECT DISTINCT cast_member FROM scene_cast "
+                                                           "WHERE cast_member IS NOT NULL")]
+                    if cast_names:
+                        with library_db(self.path.parent) as lib:
+                            found = [(lib.execute("SELECT id FROM cast_members WHERE name_key = ?",
+                                                  (names.key(n),)).fetchone(), n) for n in cast_names]
+                        db.executemany("UPDATE scene_cast SET member_id = ? WHERE cast_member = ?",
+                                       [(row[0], n) for row, n in found if row])
+                old = [t for t in ("line_takes", "picks") if "made_from" not in columns[t]]
+                for table in old:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN made_from TEXT")
+                if old:
+                    for (sid,) in db.execute("SELECT id FROM scenes").fetchall():
+                        scene = self._read(db, sid)
+                        for table in old:
+                            db.executemany(f"UPDATE {table} SET made_from = ? WHERE scene_id = ? AND line = ?",
+                                           [(scene.state(i), sid, i) for i in range(len(scene.script.lines))])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
     # -- scenes ---------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
@@ -128,21 +195,36 @@ class SceneStore:
                 known = ", ".join(r[0] for r in db.execute(f"SELECT name FROM scenes WHERE {mine} ORDER BY name",
                                                            args)) or "none yet"
                 raise SceneError(f"no scene named {name!r} (scenes: {known}); import its script first")
-            sid = row[0]
-            cast = {r[0]: CastEntry(*r[1:]) for r in db.execute(
-                "SELECT char_key, character, cast_member, backend, rvc_voice, direction, language FROM scene_cast "
-                "WHERE scene_id = ?", (sid,))}
-            takes: dict[int, list[str]] = {}
-            for line, take_id in db.execute("SELECT line, take_id FROM line_takes WHERE scene_id = ? ORDER BY rowid",
-                                            (sid,)):
-                takes.setdefault(line, []).append(take_id)
-            picks = {r[0]: (r[1], json.loads(r[2])) for r in db.execute(
-                "SELECT line, take_id, info FROM picks WHERE scene_id = ?", (sid,))}
-        return Scene(sid, row[1], Script.from_dict(json.loads(row[2])), cast, takes, picks)
+            return self._read(db, row[0])
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, sid: str) -> Scene:
+        """One scene as it is now: takes and picks made from an older line or cast are left out (stale)."""
+        name, script = db.execute("SELECT name, script FROM scenes WHERE id = ?", (sid,)).fetchone()
+        cast = {r[0]: CastEntry(*r[1:]) for r in db.execute(
+            "SELECT char_key, character, cast_member, backend, rvc_voice, direction, language, member_id "
+            "FROM scene_cast WHERE scene_id = ?", (sid,))}
+        scene = Scene(sid, name, Script.from_dict(json.loads(script)), cast, {}, {})
+        states = [scene.state(i) for i in range(len(scene.script.lines))]
+        current = lambda line, made: line < len(states) and made == states[line]  # noqa: E731
+        stale = set()
+        for line, take_id, made in db.execute("SELECT line, take_id, made_from FROM line_takes WHERE scene_id = ? "
+                                              "ORDER BY rowid", (sid,)):
+            if current(line, made):
+                scene.takes.setdefault(line, []).append(take_id)
+            elif line < len(states):
+                stale.add(line)
+        for line, take_id, info, made in db.execute("SELECT line, take_id, info, made_from FROM picks "
+                                                    "WHERE scene_id = ?", (sid,)):
+            if current(line, made):
+                scene.picks[line] = (take_id, json.loads(info))
+            elif line < len(states):
+                stale.add(line)
+        return replace(scene, stale=frozenset(stale - set(scene.picks)))
 
     def save_script(self, name: str, script: Script) -> Scene:
         """Create the scene, or replace its script: lines that did not change keep their takes and
-        picks, and characters still in the script keep their cast."""
+        picks (a changed line's are stale), and characters still in the script keep their cast."""
         name, key = clean_scene_name(name), self._key(name)
         now = time.time()
         with self._db() as db:
@@ -151,11 +233,7 @@ class SceneStore:
                 db.execute("INSERT INTO scenes VALUES (?, ?, ?, ?, ?, ?)", (uuid.uuid4().hex, name, key,
                                                                             json.dumps(script.as_dict()), now, now))
             else:
-                sid, old = row[0], Script.from_dict(json.loads(row[1]))
-                changed = [i for i in range(len(old.lines))
-                           if i >= len(script.lines) or old.lines[i] != script.lines[i]]
-                for table in ("line_takes", "picks"):
-                    db.executemany(f"DELETE FROM {table} WHERE scene_id = ? AND line = ?", [(sid, i) for i in changed])
+                sid = row[0]
                 keep = [character_key(c) for c in script.characters]
                 db.execute(f"DELETE FROM scene_cast WHERE scene_id = ? AND char_key NOT IN "
                            f"({','.join('?' * len(keep))})", (sid, *keep))
@@ -164,7 +242,7 @@ class SceneStore:
         return self.get(name)
 
     def set_cast(self, name: str, entry: CastEntry) -> Scene:
-        """Cast a character; a changed voice makes that character's lines pending again."""
+        """Cast a character; a changed voice makes that character's takes stale."""
         scene = self.get(name)
         key = character_key(entry.character)
         known = {character_key(c): c for c in scene.script.characters}
@@ -173,30 +251,31 @@ class SceneStore:
                              f"{', '.join(scene.script.characters)}")
         if entry.backend not in BACKENDS:
             raise SceneError(f"backend must be one of {', '.join(BACKENDS)}, got {entry.backend!r}")
-        entry = CastEntry(known[key], entry.cast_member, entry.backend, entry.rvc_voice, entry.direction,
-                          entry.language)
-        old = scene.cast.get(key)
-        lines = [i for i, line in enumerate(scene.script.lines) if character_key(line.character) == key]
+        e = replace(entry, character=known[key])
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO scene_cast VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (scene.id, key, *asdict(entry).values()))
-            if old is not None and old != entry:
-                for table in ("line_takes", "picks"):
-                    db.executemany(f"DELETE FROM {table} WHERE scene_id = ? AND line = ?",
-                                   [(scene.id, i) for i in lines])
+            db.execute("INSERT OR REPLACE INTO scene_cast (scene_id, char_key, character, cast_member, backend, "
+                       "rvc_voice, direction, language, member_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (scene.id, key, e.character, e.cast_member, e.backend, e.rvc_voice, e.direction, e.language,
+                        e.member_id))
             db.execute("UPDATE scenes SET updated = ? WHERE id = ?", (time.time(), scene.id))
         return self.get(scene.name)
 
     # -- takes and picks ------------------------------------------------------------------------
 
-    def add_take(self, scene_id: str, line: int, take_id: str) -> None:
+    def add_take(self, scene_id: str, line: int, take_id: str, made_from: str) -> None:
+        """Record a take of a line; `made_from` is the `line_state` the render read when it began."""
         with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO line_takes VALUES (?, ?, ?)", (scene_id, line, take_id))
+            db.execute("INSERT OR IGNORE INTO line_takes VALUES (?, ?, ?, ?)", (scene_id, line, take_id, made_from))
 
     def set_pick(self, scene_id: str, line: int, take_id: str, info: dict) -> None:
+        """Pick one of the line's recorded takes; the pick is stale whenever that take is."""
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO picks VALUES (?, ?, ?, ?)",
-                       (scene_id, line, take_id, json.dumps(info, sort_keys=True)))
+            made = db.execute("SELECT made_from FROM line_takes WHERE scene_id = ? AND line = ? AND take_id = ?",
+                              (scene_id, line, take_id)).fetchone()
+            if made is None:
+                raise SceneError(f"take {take_id!r} was not made for line {line + 1}")
+            db.execute("INSERT OR REPLACE INTO picks VALUES (?, ?, ?, ?, ?)",
+                       (scene_id, line, take_id, json.dumps(info, sort_keys=True), made[0]))
             db.execute("UPDATE scenes SET updated = ? WHERE id = ?", (time.time(), scene_id))
 
     # -- transcripts (the intelligibility of any take, Scene or Cast & Direct) ------------------

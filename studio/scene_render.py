@@ -9,6 +9,8 @@ A render reads as stages:
      intelligibility, duration sanity; pick.RULE) and the best is picked and reported;
   3. assembly (studio/mix.py) is cheap and happens on demand, so a re-roll or a swap re-renders
      nothing but the one line.
+A line edited or re-cast while its takes are being made gets them back stale (studio/scene.py: each take
+carries the state of the line it was made from): it is not picked, and the next render redoes it.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from .audio import load_audio, save_audio
 from .direct import DirectOptions, LineSpec
 from .engines.asr import intelligibility
+from .library import CastMember, LibraryError
 from .mix import MIX, Assembly, Clip, MixOptions, assemble, srt, webvtt
 from .pick import RULE, duration_check, pick_score
 from .scene import CastEntry, Scene, SceneError, SceneStore
@@ -93,7 +96,7 @@ class SceneRenderer:
         backend = str(backend or "seed-vc").strip().lower()
         member = str(cast_member or "").strip() or None
         if member is not None:
-            member = self.studio.library.get(member).name
+            member = self.studio.library.get(member)
         elif backend == "seed-vc":
             raise SceneError("pick a cast member: Seed-VC converts the character's lines to their voice")
         voice = str(rvc_voice or "").strip() or None
@@ -105,8 +108,8 @@ class SceneRenderer:
         if len(direction) > DirectOptions.DIRECTION_MAX_CHARS:
             raise SceneError(f"the default direction is {len(direction)} characters; keep it under "
                              f"{DirectOptions.DIRECTION_MAX_CHARS}")
-        entry = CastEntry(character, member, backend, voice if backend == "rvc" else None, direction,
-                          str(language or "auto").strip().lower())
+        entry = CastEntry(character, member and member.name, backend, voice if backend == "rvc" else None, direction,
+                          str(language or "auto").strip().lower(), member and member.id)
         return self.summary(self.store.set_cast(name, entry))
 
     def summary(self, scene: Scene | str) -> dict:
@@ -115,7 +118,7 @@ class SceneRenderer:
         cast = []
         for character in scene.script.characters:
             e = scene.cast.get(character_key(character))
-            cast.append({"character": character, "cast_member": e.cast_member if e else None,
+            cast.append({"character": character, "cast_member": self._member_name(e) if e else None,
                          "backend": e.backend if e else None, "rvc_voice": e.rvc_voice if e else None,
                          "direction": e.direction if e else "", "language": e.language if e else None})
         return {"name": scene.name, "title": scene.script.title, "format": scene.script.format,
@@ -127,11 +130,33 @@ class SceneRenderer:
         for i, line in enumerate(scene.script.lines):
             take_id, info = scene.picks.get(i, (None, {}))
             rows.append({"line": i + 1, "character": line.character, "text": line.text,
-                         "direction": line.direction, "status": "picked" if take_id else "pending",
+                         "direction": line.direction,
+                         "status": "picked" if take_id else "stale" if i in scene.stale else "pending",
                          "takes": len(scene.takes.get(i, [])), "take_id": take_id,
                          "similarity": info.get("similarity"), "intelligibility": info.get("intelligibility"),
                          "score": info.get("score"), "duration_check": info.get("duration_check")})
         return rows
+
+    def member(self, entry: CastEntry) -> CastMember | None:
+        """The character's cast member as the library has it now (renamed or not); a deleted one is an error,
+        never replaced by another member that took its name."""
+        if entry.cast_member is None:
+            return None
+        try:
+            found = self.studio.library.get(entry.member_id) if entry.member_id else None
+        except LibraryError:
+            found = None
+        if found is None or found.id != entry.member_id:
+            raise SceneError(f"{entry.character}'s cast member {entry.cast_member!r} was deleted; "
+                             f"cast {entry.character} again")
+        return found
+
+    def _member_name(self, entry: CastEntry) -> str | None:
+        try:
+            member = self.member(entry)
+        except SceneError:
+            return f"{entry.cast_member} (deleted)"
+        return member and member.name
 
     # -- scoring --------------------------------------------------------------------------------
 
@@ -176,7 +201,8 @@ class SceneRenderer:
         specs = []
         for i in lines:
             line, entry = scene.script.lines[i], scene.entry(i)
-            specs.append(LineSpec(line.text, join_direction(line.direction, entry.direction), entry.cast_member,
+            member = self.member(entry)
+            specs.append(LineSpec(line.text, join_direction(line.direction, entry.direction), member and member.id,
                                   entry.backend, entry.rvc_voice, entry.language))
         return specs
 
@@ -198,6 +224,8 @@ class SceneRenderer:
         k = self.studio.director._check_k(k)
         wanted = range(len(scene.script.lines)) if lines is None else lines
         todo = [i for i in wanted if redo or i not in scene.picks]
+        for i in todo:
+            self.member(scene.entry(i))   # a deleted cast member stops the render before any work
         return self._render(scene, todo, k, seed, user, on_progress or (lambda *_: None), redo)
 
     def _render(self, scene: Scene, todo: list[int], k: int, seed: int | None, user: str | None,
@@ -218,24 +246,33 @@ class SceneRenderer:
             yield event("done", None, "every line is picked")
             return
         made: dict[int, list[str]] = {i: [] for i in run}
+        stale: list[str] = []
+        states = {i: scene.state(i) for i in run}   # what this run's takes are made from
         events = self.studio.director.direct_lines(self._specs(scene, run), k, seed, scene.project, user, progress,
                                                    self.options)
         for ev in events:
             i = run[ev.line]
             if ev.kind == "take":
                 take = ev.takes[-1]
-                self.store.add_take(scene.id, i, take.take_id)
+                self.store.add_take(scene.id, i, take.take_id, states[i])
                 made[i].append(take.take_id)
                 yield event("progress", i + 1, f"line {i + 1}: {ev.message}")
             elif ev.kind == "ranked":
-                # 2. transcribe, score, pick among this run's takes of the line
+                # 2. transcribe, score, pick among this run's takes of the line (unless it changed meanwhile)
+                now = self.store.get(scene.name)
+                if i >= len(now.script.lines) or now.state(i) != states[i]:
+                    stale.append(str(i + 1))
+                    yield event("progress", i + 1, f"line {i + 1} was edited or re-cast during the render: its "
+                                                   f"takes are stale; render again to redo it")
+                    continue
                 progress(ev.done, ev.total, f"line {i + 1}: scoring {len(made[i])} take(s)")
                 best = self._pick(scene, i, made[i])
                 yield event("picked", i + 1, f"line {i + 1} picked: take {made[i].index(best.take_id) + 1} "
                                              f"of {len(made[i])}")
             else:
                 yield event("progress", None, ev.message)
-        yield event("done", None, f"{len(run)} line(s) rendered")
+        yield event("done", None, f"{len(run) - len(stale)} line(s) rendered" + (
+            f"; line(s) {', '.join(stale)} were edited or re-cast meanwhile: render again" if stale else ""))
 
     def reroll(self, name: str, line: int, k: int | None = None, seed: int | None = None,
                user: str | None = None, on_progress: Progress | None = None) -> Iterator[SceneEvent]:
@@ -284,8 +321,9 @@ class SceneRenderer:
         scene = self.store.get(name)
         pending = [str(i + 1) for i in range(len(scene.script.lines)) if i not in scene.picks]
         if pending:
+            stale = " (edited or re-cast since their takes were made)" if scene.stale else ""
             raise SceneError(f"lines not rendered yet: {', '.join(pending[:10])}"
-                             f"{' …' if len(pending) > 10 else ''}; render the scene first")
+                             f"{' …' if len(pending) > 10 else ''}{stale}; render the scene first")
         clips, rates = [], []
         for i, line in enumerate(scene.script.lines):
             wave, sr = load_audio(self.studio.takes.get(scene.picks[i][0]).audio_path)

@@ -12,6 +12,7 @@ from gradio_client import Client, handle_file
 from studio.direct import DirectOptions
 from studio.mix import MIX
 from studio.script import Line, Script, read_script_file
+from studio.scene import SceneError
 
 pytestmark = pytest.mark.slow
 
@@ -184,3 +185,87 @@ def test_an_uploaded_utf16_script_imports_every_line(served, tmp_path):
     assert note == "kitchen.fountain was read as UTF-16 text."
     imported = client.predict(text, "utf16 kitchen", api_name="/scene_import")
     assert [x["text"] for x in imported["lines"]] == ["You came back.", "I never left.", "Both of you, stop."]
+def _render_until_a_take_of(scenes, name: str, lines: set[int]):
+    """Start a render and stop it right after a take of one of `lines` (1-based) is stored, before its pick:
+    the moment another request edits the scene. Returns the rest of the render."""
+    events = scenes.render(name, 1, 3)
+    for ev in events:
+        if ev.kind == "progress" and ev.line in lines:
+            return events
+    raise AssertionError(f"the render made no take of lines {lines}")
+
+
+def _spoken(studio, lines: list[dict]) -> list[str | None]:
+    """What each line's picked take says (None: no pick)."""
+    return [r["take_id"] and studio.takes.get(r["take_id"]).line for r in lines]
+
+
+def test_lines_edited_during_a_render_are_stale_then_rerendered(served):
+    _, studio = served
+    scenes = studio.scenes
+    scenes.import_script("A: First words.\nB: Second words.\nA: Third words.", "edit")
+    scenes.cast("edit", "A", "Ada")
+    scenes.cast("edit", "B", "Max")
+    rest = _render_until_a_take_of(scenes, "edit", {1})        # A's lines come first, then B's
+    scenes.import_script("A: First words, changed.\nB: Second words, changed.\nA: Third words.", "edit")
+    *_, done = rest
+    assert "line(s) 1, 2 were edited or re-cast meanwhile: render again" in done.message
+    lines = scenes.summary("edit")["lines"]
+    assert [r["status"] for r in lines] == ["stale", "stale", "picked"]
+    assert _spoken(studio, lines) == [None, None, "Third words."]          # no pick of the old words
+    with pytest.raises(SceneError, match=r"lines not rendered yet: 1, 2 \(edited or re-cast since"):
+        scenes.export("edit")
+
+    made = len(studio.takes.list("scene: edit"))
+    list(scenes.render("edit", 1, 3))
+    after = scenes.summary("edit")["lines"]
+    assert _spoken(studio, after) == ["First words, changed.", "Second words, changed.", "Third words."]
+    assert after[2]["take_id"] == lines[2]["take_id"] and len(studio.takes.list("scene: edit")) == made + 2
+    z = zipfile.ZipFile(scenes.export("edit"))
+    assert "B: Second words, changed." in z.read("subtitles.srt").decode()
+
+
+def test_a_character_recast_during_a_render_is_rerendered_in_the_new_voice(served):
+    _, studio = served
+    scenes = studio.scenes
+    scenes.import_script("A: Hello there.\nB: Go away.", "recast")
+    scenes.cast("recast", "A", "Ada")
+    scenes.cast("recast", "B", "Max")
+    rest = _render_until_a_take_of(scenes, "recast", {1})      # B's take is made after the recast
+    scenes.cast("recast", "B", "Ada", direction="angry")
+    list(rest)
+    lines = scenes.summary("recast")["lines"]
+    assert [r["status"] for r in lines] == ["picked", "stale"]
+
+    made = len(studio.takes.list("scene: recast"))
+    list(scenes.render("recast", 1, 3))
+    after = scenes.summary("recast")["lines"]
+    assert after[0]["take_id"] == lines[0]["take_id"] and len(studio.takes.list("scene: recast")) == made + 1
+    take = studio.takes.get(after[1]["take_id"])
+    assert (take.cast_member, "angry" in take.direction) == ("Ada", True)
+
+
+def test_a_scene_follows_its_cast_member_by_id_not_by_name(served):
+    client, studio = served
+    scenes, ref = studio.scenes, studio.settings.home / "ada.wav"
+    keeper = studio.cast_upload(ref, "Keeper", "", "english")
+    scenes.import_script("BOB: Still here.", "keeper")
+    scenes.cast("keeper", "BOB", "keeper")
+    list(scenes.render("keeper", 1, 3))
+    studio.cast_rename("Keeper", "Warden")
+    summary = scenes.summary("keeper")
+    assert summary["cast"][0]["cast_member"] == "Warden" and summary["lines"][0]["status"] == "picked"
+    list(scenes.reroll("keeper", 1))
+    take = studio.takes.get(scenes.summary("keeper")["lines"][0]["take_id"])
+    assert (take.cast_member, take.settings["cast_member_id"]) == ("Warden", keeper.id)
+
+    studio.cast_delete("Warden")
+    other = studio.cast_upload(ref, "Keeper", "", "english")                # another voice, the old name
+    deleted = "BOB's cast member 'Keeper' was deleted; cast BOB again"
+    with pytest.raises(SceneError, match=deleted):
+        scenes.reroll("keeper", 1)
+    with pytest.raises(Exception, match=deleted):
+        client.predict("keeper", 1, api_name="/scene_reroll")
+    assert scenes.summary("keeper")["cast"][0]["cast_member"] == "Keeper (deleted)"
+    recast = scenes.cast("keeper", "BOB", "Keeper")                          # cast again: now the new one
+    assert recast["lines"][0]["status"] == "stale" and scenes.store.get("keeper").cast["bob"].member_id == other.id

@@ -1,6 +1,13 @@
 """The scene store: names are never paths, edits keep what did not change, re-casting invalidates."""
+import json
+import sqlite3
+from contextlib import closing
+
+import numpy as np
 import pytest
 
+from studio.audio import REFERENCE_SR
+from studio.library import Library
 from studio.scene import CastEntry, SceneError, SceneStore
 from studio.scene_render import NEUTRAL_DIRECTION, join_direction
 from studio.script import parse_script
@@ -19,10 +26,10 @@ def test_names_are_rows_not_paths(tmp_path):
 
 def test_a_new_script_keeps_the_picks_of_unchanged_lines(tmp_path):
     store = SceneStore(tmp_path)
-    s = store.save_script("s", parse_script("A: one\nB: two\nC: three"))
-    store.set_cast("s", CastEntry("c", "Ada"))
+    store.save_script("s", parse_script("A: one\nB: two\nC: three"))
+    s = store.set_cast("s", CastEntry("c", "Ada"))
     for line in range(3):
-        store.add_take(s.id, line, f"t{line}")
+        store.add_take(s.id, line, f"t{line}", s.state(line))
         store.set_pick(s.id, line, f"t{line}", {"score": 0.5})
     s = store.save_script("s", parse_script("A: one\nB: two, changed"))
     assert s.picks == {0: ("t0", {"score": 0.5})} and s.takes == {0: ["t0"]}
@@ -33,11 +40,13 @@ def test_recasting_a_character_makes_its_lines_pending(tmp_path):
     store = SceneStore(tmp_path)
     s = store.save_script("s", parse_script("A: one\nB: two\nA: three"))
     store.set_cast("s", CastEntry("a", "Ada"))
-    store.set_cast("s", CastEntry("B", "Max"))
+    s = store.set_cast("s", CastEntry("B", "Max"))
     for line in range(3):
+        store.add_take(s.id, line, f"t{line}", s.state(line))
         store.set_pick(s.id, line, f"t{line}", {})
     assert set(store.set_cast("s", CastEntry("A", "Ada")).picks) == {0, 1, 2}   # same voice: nothing lost
-    assert set(store.set_cast("s", CastEntry("A", "Max")).picks) == {1}
+    recast = store.set_cast("s", CastEntry("A", "Max"))
+    assert set(recast.picks) == {1} and recast.stale == {0, 2} and set(recast.takes) == {1}
     with pytest.raises(SceneError, match="no character 'Z' in scene 's'; its characters are A, B"):
         store.set_cast("s", CastEntry("Z", "Max"))
     with pytest.raises(SceneError, match="backend must be one of seed-vc, rvc"):
@@ -62,3 +71,53 @@ def test_with_logins_each_owner_has_their_own_scenes_of_any_name(tmp_path):
     assert ann.names() == ["Attic", "Kitchen"] and bob.names() == ["kitchen"] and shared.names() == []
     with pytest.raises(SceneError, match=r"\(scenes: kitchen\)"):
         bob.get("attic")
+
+
+def test_takes_made_from_a_line_edited_meanwhile_come_back_stale(tmp_path):
+    """A render reads the line, the director edits it, then the render stores its take: the order two
+    concurrent requests take. The old words are never picked, and the line is the one left to render."""
+    store = SceneStore(tmp_path)
+    store.save_script("s", parse_script("A: one\nA: two"))
+    before = store.set_cast("s", CastEntry("A", "Ada"))
+    store.save_script("s", parse_script("A: one\nA: two, changed"))
+    for line in range(2):
+        store.add_take(before.id, line, f"t{line}", before.state(line))
+        store.set_pick(before.id, line, f"t{line}", {})
+    s = store.get("s")
+    assert s.picks == {0: ("t0", {})} and s.takes == {0: ["t0"]} and s.stale == {1}
+    with pytest.raises(SceneError, match="was not made for line 1"):
+        store.set_pick(s.id, 0, "t1", {})
+
+
+def test_an_old_database_resolves_cast_names_to_ids_once(tmp_path):
+    """scenes.db from before cast ids: its names become the members' ids at open, and its picks stay."""
+    keeper = Library(tmp_path).add("Keeper", np.zeros(REFERENCE_SR, np.float32), REFERENCE_SR)
+    script = parse_script("A: one\nB: two")
+    with closing(sqlite3.connect(tmp_path / "scenes.db")) as db, db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO scenes VALUES ('sid', 's', 's', ?, 0, 0)", (json.dumps(script.as_dict()),))
+        db.executemany("INSERT INTO scene_cast VALUES ('sid', ?, ?, ?, 'seed-vc', NULL, '', 'auto')",
+                       [("a", "A", "Keeper"), ("b", "B", "Gone")])
+        for line in range(2):
+            db.execute("INSERT INTO line_takes VALUES ('sid', ?, ?)", (line, f"t{line}"))
+            db.execute("INSERT INTO picks VALUES ('sid', ?, ?, '{}')", (line, f"t{line}"))
+    s = SceneStore(tmp_path).get("s")
+    assert s.cast["a"].member_id == keeper.id and s.cast["b"].member_id is None    # "Gone" was deleted before
+    assert set(s.picks) == {0, 1} and s.stale == set()
+    Library(tmp_path).rename("Keeper", "Warden")
+    Library(tmp_path).add("Gone", np.zeros(REFERENCE_SR, np.float32), REFERENCE_SR)   # a new member, not B's
+    again = SceneStore(tmp_path).get("s")                       # resolved once: a second open changes nothing
+    assert again.cast == s.cast and set(again.picks) == {0, 1}
+
+
+OLD_SCHEMA = """
+CREATE TABLE scenes (id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE, script TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE scene_cast (scene_id TEXT NOT NULL, char_key TEXT NOT NULL, character TEXT NOT NULL, cast_member TEXT,
+    backend TEXT NOT NULL, rvc_voice TEXT, direction TEXT NOT NULL, language TEXT NOT NULL,
+    PRIMARY KEY (scene_id, char_key));
+CREATE TABLE line_takes (scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL,
+    PRIMARY KEY (scene_id, take_id));
+CREATE TABLE picks (scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, info TEXT NOT NULL,
+    PRIMARY KEY (scene_id, line));
+"""
