@@ -209,7 +209,8 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     assert [s["epoch"] for s in client.predict("Keeper", api_name="/train_status")[0]["saves"]] == [1]
 
     # Start over moves the old run (checkpoints, previews, export) to the trash; restoring brings it back.
-    export_dir = Path(pth).parent
+    export_dir = studio.training.public / studio.training.get("Keeper").id / "export"
+    assert (export_dir / "Keeper.pth").is_file()
     client.predict("Keeper", 1, 8, "40k", True, 1, "", True, api_name="/train_start")
     client.predict("Keeper", api_name="/train_stop")
     stream_until(client, "Keeper", lambda s: False)
