@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from ..service import Studio
-from ..training import ACTIVE, SAMPLE_RATES, TrainOptions, devices
+from ..training import ACTIVE, SAMPLE_RATES, TRASH_KINDS, TrainOptions, devices
 from .common import GPU, QUIET, confirm_step, user_errors
 
 STATUS_EVERY_S = 1.0   # how often /train_status looks at the events file
@@ -198,7 +198,8 @@ def build(studio: Studio) -> list[tuple[callable, list]]:
             return trainer.restore(name)
 
         def trashed_names():
-            return gr.update(choices=[t["name"] for t in studio.trash_list() if t["kind"].startswith("training")])
+            names = [t["name"] for t in studio.trash_list() if t["kind"] in TRASH_KINDS]
+            return gr.update(choices=list(dict.fromkeys(names)))
 
         def follow(name):
             """The status stream of a picked training (nothing when none is picked)."""
