@@ -231,7 +231,7 @@ class Studio:
         return self.rvc_voices.restore(name).as_dict()
 
     def trash_list(self) -> list[dict]:
-        """Deleted cast members and voices that can still be restored, newest first."""
+        """Deleted cast members, voices and trainings that can still be restored, newest first."""
         with connect(self.settings.home) as db:
             return trash.listing(db, self.settings.trash_days)
 

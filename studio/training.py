@@ -9,6 +9,10 @@ Each training lives in $STUDIO_HOME/training/<random id>/ (its name is display t
 Previews and exports are written under $STUDIO_HOME/takes/training/<id>/, from where the page hands copies
 over; the status names previews by file name only.
 
+Nothing a training saved is removed silently: training again over saved epochs (`start_over`) or preparing a
+dataset under a name in use (`replace`) must be asked for, and moves the old run or training into
+$STUDIO_HOME/trash/training/<item>/ with a row in the library's trash (restorable, purged after trash_days).
+
 Training runs `python -m rvc.train` in its own process group: Stop is a signal, the page never waits on a
 step, and a studio restart finds the job again from job.json and the events files.
 """
@@ -31,8 +35,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import soundfile as sf
 
-from . import audio, names, trainset
-from .library import LibraryError, clean_name
+from . import audio, names, trainset, trash
+from .library import LibraryError, clean_name, connect
 from .public import public_message
 from .settings import ROOT
 
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
     from .service import Studio
 
 SAMPLE_RATES = ("32k", "40k", "48k")
-ACTIVE = ("starting", "training", "stopping")
+ACTIVE = ("starting", "training", "stopping", "previewing")
+TRASH_KINDS = ("training", "training run")  # a whole training (dataset too) / the runs of one training
 STOP_GRACE_S = 60.0        # a graceful stop saves G_/D_; past this the process is killed
 REFERENCE_S = 15.0         # dataset speech the previews are compared with
 LOSS_POINTS = 400          # loss history points sent to the page
@@ -128,8 +133,12 @@ class Trainer:
         self._procs: dict[str, subprocess.Popen] = {}
         self._stopping: set[str] = set()
         self._preview_lock = threading.Lock()
+        self._watching: dict[str, threading.Thread] = {}  # trainings whose previews are still being made
+        self.trash = studio.settings.home / "trash" / "training"
+        self.trash.mkdir(parents=True, exist_ok=True)
         for partial in self.root.glob("*.partial"):  # an interrupted preparation
             shutil.rmtree(partial, ignore_errors=True)
+        self._sweep_trash()
         for t in self.list():  # a studio restart: follow trainings whose process still runs
             if self._alive(t):
                 self._watch(t)
@@ -143,6 +152,16 @@ class Trainer:
             if meta:
                 out.append(Training(d.name, d, meta))
         return out
+
+    def overview(self) -> list[dict]:
+        """The team's trainings, running ones first, then most recently changed: name, state, epoch of epochs."""
+        rows = []
+        for t in self.list():
+            s = self.status(t.id)
+            rows.append({"name": t.name, "state": s["state"], "epoch": s.get("epoch"), "epochs": s.get("epochs"),
+                         "updated": _last_change(t)})
+        rows.sort(key=lambda r: (r["state"] not in ACTIVE, -r["updated"]))
+        return [{**r, "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"]))} for r in rows]
 
     def get(self, name: str) -> Training:
         key = names.key(name)
@@ -159,19 +178,23 @@ class Trainer:
     # -- dataset ---------------------------------------------------------------------------------
 
     def prepare(self, files: list[str | Path], name: str, isolate: bool = False,
-                on_progress: Callable[[float, str], None] | None = None) -> dict:
+                on_progress: Callable[[float, str], None] | None = None, replace: bool = False) -> dict:
         """Uploads -> checked speech -> RVC dataset (40k) with cached features -> the report.
 
-        Refuses (TrainingError / DatasetError) before anything is kept when the data cannot train.
-        Preparing again under the same name replaces that training's dataset (not while it trains).
+        Refuses (TrainingError / DatasetError) before anything is kept when the data cannot train. A name in
+        use (names compare without case) is refused unless `replace`: then the old training goes to the trash.
         """
         progress = on_progress or (lambda f, d: None)
         name = clean_name(name, "dataset")
         if not files:
             raise TrainingError("upload recordings of the voice (audio files or a zip of them)")
         existing = next((t for t in self.list() if names.key(t.name) == names.key(name)), None)
-        if existing and self._alive(existing):
-            raise TrainingError(f"{name!r} is training: stop it before preparing its dataset again")
+        if existing and self._busy(existing):
+            raise TrainingError(f"{existing.name!r} is training: stop it before preparing its dataset again")
+        if existing and not replace:
+            raise TrainingError(f"a training named {existing.name!r} already exists; pick another name, or replace "
+                                f"it (its dataset, checkpoints, previews and exports go to the trash, restorable "
+                                f"for {self.studio.settings.trash_days} days)")
         folder = self.root / f"{uuid.uuid4().hex}.partial"
         try:
             progress(0.0, "Reading the uploads")
@@ -192,11 +215,11 @@ class Trainer:
             meta = {"name": name, "created": time.time(), "report": rep, "run": None,
                     "voice_id": existing.meta.get("voice_id") if existing else None}
             _write_json(folder / "meta.json", meta)
-            final = existing.folder if existing else self.root / folder.name.removesuffix(".partial")
-            if existing:
-                shutil.rmtree(existing.folder)
-                shutil.rmtree(self.public / existing.id, ignore_errors=True)
-            os.replace(folder, final)
+            with connect(self.studio.settings.home) as db:
+                if existing:
+                    self._discard(db, "training", existing, {"training": existing.folder,
+                                                             "public": self.public / existing.id})
+                os.replace(folder, self.root / folder.name.removesuffix(".partial"))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -251,12 +274,81 @@ class Trainer:
             self._write_dataset(t.folder, sample_rate, lambda f, d: None)
         return dataset
 
+    # -- trash ---------------------------------------------------------------------------------------
+
+    def _discard(self, db, kind: str, t: Training, parts: dict[str, Path]) -> None:
+        """Move `parts` (label -> path) of `t` into the trash as one item (inside the caller's transaction).
+
+        item.json names where each part came from, so a crash before the commit is put back by _sweep_trash.
+        """
+        home = self.studio.settings.home
+        item = uuid.uuid4().hex
+        folder = self.trash / item
+        paths = {label: str(p.relative_to(home)) for label, p in parts.items() if p.exists()}
+        row = {"id": item, "name": t.name, "training_id": t.id, "run": t.meta.get("run"), "paths": paths}
+        folder.mkdir()
+        _write_json(folder / "item.json", row)
+        trash.put(db, kind, item, row)
+        for label in paths:
+            os.replace(parts[label], folder / label)
+
+    def restore(self, name: str) -> dict:
+        """Bring back the most recently trashed training or run called `name`; whatever holds its place now
+        (a training of that name, or the training's newer runs) goes to the trash in its stead."""
+        home = self.studio.settings.home
+        with self._lock, connect(home) as db:
+            kind, row = trash.take(db, TRASH_KINDS, name, "training")
+            if kind == "training":
+                current = next((t for t in self.list() if names.key(t.name) == names.key(row["name"])), None)
+                swap = current and ("training", current, {"training": current.folder,
+                                                          "public": self.public / current.id})
+            else:
+                current = next((t for t in self.list() if t.id == row["training_id"]), None)
+                if current is None:
+                    raise TrainingError(f"the training {row['name']!r} of this run is in the trash itself: "
+                                        "restore it first")
+                swap = ("training run", current, {"runs": current.folder / "runs",
+                                                  "public": self.public / current.id})
+            if current is not None and self._busy(current):
+                raise TrainingError(f"{current.name!r} is training: stop it before restoring over it")
+            if swap and any(p.exists() for p in swap[2].values()):
+                self._discard(db, *swap)
+            folder = self.trash / row["id"]
+            for label, rel in row["paths"].items():
+                os.replace(folder / label, home / rel)
+            shutil.rmtree(folder, ignore_errors=True)
+            if kind == "training run":
+                self._save_meta(current, run=row["run"])
+        return self.status(row["training_id"])
+
+    def _sweep_trash(self) -> None:
+        """Drop trashed trainings past the keep time; put back an item whose trashing a crash interrupted."""
+        home = self.studio.settings.home
+        with connect(home) as db:
+            expired = [r for kind in TRASH_KINDS for r in trash.purge(db, kind, self.studio.settings.trash_days)]
+            kept = {r["id"] for kind in TRASH_KINDS for r in trash.rows(db, kind)}
+        for row in expired:
+            shutil.rmtree(self.trash / row["id"], ignore_errors=True)
+        for folder in self.trash.iterdir():
+            if folder.name in kept:
+                continue
+            row = _read_json(folder / "item.json", {})
+            for label, rel in row.get("paths", {}).items():
+                if (folder / label).exists() and not (home / rel).exists():
+                    os.replace(folder / label, home / rel)
+            shutil.rmtree(folder, ignore_errors=True)
+
     # -- the training process --------------------------------------------------------------------
 
     def start(self, name: str, epochs: int = TrainOptions.epochs, batch_size: int = TrainOptions.batch_size,
               sample_rate: str = TrainOptions.sample_rate, f0: bool = TrainOptions.f0,
-              save_every: int = TrainOptions.save_every, device: str | None = None) -> dict:
-        """Train from the pretrained bases (a fresh run: earlier checkpoints of these settings are dropped)."""
+              save_every: int = TrainOptions.save_every, device: str | None = None,
+              start_over: bool = False) -> dict:
+        """Train from the pretrained bases (a fresh run).
+
+        Over saved epochs this is refused (Resume continues them) unless `start_over`: then the training's
+        runs, previews and exports go to the trash, restorable.
+        """
         opts = TrainOptions(int(epochs), int(batch_size), str(sample_rate), bool(f0), int(save_every))
         if device and device not in devices():
             raise TrainingError(f"device {device!r} is not available here; pick one of {', '.join(devices())}")
@@ -266,7 +358,16 @@ class Trainer:
             self._refuse_second(t, device)
             run = f"{opts.sample_rate}_{'f0' if opts.f0 else 'nof0'}"
             run_dir = t.folder / "runs" / run
-            shutil.rmtree(run_dir, ignore_errors=True)
+            saved = _saved_epochs(t.folder / "runs")
+            if saved and not start_over:
+                raise TrainingError(
+                    f"{t.name!r} already has saved epochs ({', '.join(saved)}): press Resume to continue "
+                    f"it, or Start over to train again from the start (its checkpoints, previews and exports go "
+                    f"to the trash, restorable for {self.studio.settings.trash_days} days)")
+            if saved:
+                with connect(self.studio.settings.home) as db:
+                    self._discard(db, "training run", t, {"runs": t.folder / "runs", "public": self.public / t.id})
+            shutil.rmtree(run_dir, ignore_errors=True)  # an earlier try that saved nothing
             shutil.rmtree(self.public / t.id / run, ignore_errors=True)
             run_dir.mkdir(parents=True)
             t = self._save_meta(t, run=run)
@@ -285,11 +386,13 @@ class Trainer:
             self._refuse_second(t, cfg["device"])
             if _resume_step(t.run_dir) is None:
                 raise TrainingError(f"{t.name!r} has no saved checkpoint to resume from: press Train to start "
-                                    "again")
+                                    "again (or restore its run from the trash)")
             self._launch(t)
         return self.status(t.name)
 
     def _refuse_second(self, t: Training, device: str) -> None:
+        if t.id in self._watching and not self._alive(t):
+            raise TrainingError(f"{t.name!r} is making the preview of its last save; try again in a moment")
         for other in self.list():
             if self._alive(other):
                 cfg = _read_json(other.run_dir / "cfg.json", {})
@@ -356,6 +459,10 @@ class Trainer:
             return False
         return "rvc.train" in cmdline and str(t.run_dir / "cfg.json") in cmdline
 
+    def _busy(self, t: Training) -> bool:
+        """Training, or still previewing its last save: its files are in use."""
+        return t.id in self._watching or self._alive(t)
+
     def _pid(self, t: Training) -> int | None:
         proc = self._procs.get(t.id)
         if proc is not None:
@@ -364,7 +471,8 @@ class Trainer:
         return job["pid"] if job else None
 
     def stop(self, name: str, grace_s: float = STOP_GRACE_S) -> dict:
-        """Ask the trainer to save and stop (SIGTERM); kill it if it has not stopped after `grace_s`."""
+        """Ask the trainer to save and stop (SIGTERM); kill it if it has not stopped after `grace_s`. Returns
+        once the preview of its last save is made, like a finished training."""
         t = self.get(name)
         if not self._alive(t):
             return self.status(t.name)
@@ -378,20 +486,28 @@ class Trainer:
             _signal(pid, signal.SIGKILL)
             while self._alive(t):
                 time.sleep(0.1)
+        watcher = self._watching.get(t.id)
+        if watcher is not None:
+            watcher.join()
         return self.status(t.name)
 
     def _watch(self, t: Training) -> None:
-        """Make a preview of every save while the process runs, and once more after it ends."""
+        """Make a preview of every save while the process runs, and once more after it ends; until that last
+        one exists (or has failed), the status says "previewing", not finished."""
         def loop():
-            while self._alive(t):
+            try:
+                while self._alive(t):
+                    self._previews(t)
+                    time.sleep(1.0)
+                proc = self._procs.get(t.id)
+                if proc is not None:
+                    proc.wait()
                 self._previews(t)
-                time.sleep(1.0)
-            proc = self._procs.get(t.id)
-            if proc is not None:
-                proc.wait()
-            self._previews(t)
+            finally:
+                self._watching.pop(t.id, None)
 
-        threading.Thread(target=loop, name=f"train-watch-{t.id[:8]}", daemon=True).start()
+        thread = self._watching[t.id] = threading.Thread(target=loop, name=f"train-watch-{t.id[:8]}", daemon=True)
+        thread.start()
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -417,10 +533,14 @@ class Trainer:
         eta = (max(total - step, 0) * sps) if (sps and total and state in ACTIVE) else None
         notes = [] if cfg.get("pretrained_g") else ["no pretrained base for these settings: training starts "
                                                     "from scratch and needs many more epochs"]
+        previews = _read_json(t.run_dir / "previews.json", {})
+        notes += [f"epoch {k}: no preview ({public_message(p['error'])})"
+                  for k, p in sorted(previews.items(), key=lambda kv: int(kv[0])) if p.get("error")]
         out = {**base, "state": state, "reason": reason, "epoch": epoch, "epochs": cfg.get("epochs"),
                "step": step, "steps_total": total, "seconds_per_step": sps,
                "eta_s": None if eta is None else round(eta), "sample_rate": cfg.get("sample_rate"),
                "f0": cfg.get("f0"), "device": cfg.get("device"), "batch_size": cfg.get("batch_size"),
+               "save_every": cfg.get("save_every"),
                "loss": _loss_history(steps), "saves": self._saves(t, events, steps), "notes": notes,
                "resume_step": None if state in ACTIVE + ("finished",) else _resume_step(t.run_dir)}
         out["message"] = _message(out)
@@ -432,6 +552,8 @@ class Trainer:
             if t.id in self._stopping:
                 return "stopping", None
             return ("training", None) if kind else ("starting", None)
+        if t.id in self._watching:  # the process ended; the last save's preview is still being made
+            return "previewing", None
         if kind in ("finished", "stopped"):
             return kind, None
         if kind == "failed":  # the trainer's own words, which may name files under $STUDIO_HOME
@@ -597,6 +719,22 @@ def _resume_step(run_dir: Path) -> int | None:
     return pairs[0][0] if pairs else None
 
 
+def _saved_epochs(runs: Path) -> list[str]:
+    """The epochs any run of a training saved (what a fresh start would lose); a checkpoint whose save was
+    not recorded yet counts too."""
+    epochs = sorted({e.get("epoch") or 0 for run in runs.glob("*") if run.is_dir() for launch in read_events(run)
+                     for e in launch if e.get("type") in ("save", "finished")})
+    if not epochs and any(runs.glob("*/G_*.pth")):
+        return ["a checkpoint"]
+    return [str(e) for e in epochs]
+
+
+def _last_change(t: Training) -> float:
+    """When the training last changed: its meta, or its current run's events."""
+    files = [t.folder / "meta.json", *(t.run_dir.glob("events-*.jsonl") if t.run_dir else [])]
+    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+
+
 def _signal(pid: int | None, sig: int) -> None:
     if pid is None:
         return
@@ -647,6 +785,8 @@ def _message(s: dict) -> str:
     if state in ("stopped", "interrupted"):
         why = f" ({s['reason']})" if state == "interrupted" else ""
         return f"{state.capitalize()} at epoch {s['epoch']}, step {s['step']}{why}. {resume}"
+    if state == "previewing":
+        return f"Making the preview of the last save (epoch {s['epoch']})..."
     if state == "starting":
         return "Starting the trainer (loading the dataset and the pretrained bases)..."
     eta = f", about {s['eta_s'] / 60:.0f} min left" if s.get("eta_s") is not None else ""

@@ -1,6 +1,7 @@
 """The library's trash: deleted rows kept restorable for STUDIO_TRASH_DAYS.
 
-Any library table with `id`, `name` and `name_key` columns can use it. Deleting
+Any library table with `id`, `name` and `name_key` columns can use it (trainings, which live in folders,
+keep their own row through `put`/`take`). Deleting
 moves the row (as JSON) into the `trash` table in the same transaction, so a crash
 leaves it either live or trashed; its files stay where they are (the owner's
 orphan sweep keeps files named by trashed rows). Restoring moves the row back in one
@@ -42,9 +43,28 @@ def discard(db: sqlite3.Connection, kind: str, table: str, item_id: str) -> None
     if values is None:
         raise TrashError(f"nothing to delete: {item_id!r} is gone")
     row = dict(zip((c[0] for c in cursor.description), values))
+    put(db, kind, item_id, row)
+    db.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
+
+
+def put(db: sqlite3.Connection, kind: str, item_id: str, row: dict) -> None:
+    """Record one trashed item (`row` holds at least its "name"; inside the caller's transaction)."""
     db.execute("INSERT INTO trash VALUES (?,?,?,?,?,?)",
                (uuid.uuid4().hex, kind, item_id, row["name"], json.dumps(row), time.time()))
-    db.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
+
+
+def take(db: sqlite3.Connection, kinds: tuple[str, ...], name: str, what: str) -> tuple[str, dict]:
+    """Remove the most recently trashed item of `kinds` called `name` (or with that id) from the trash;
+    returns (its kind, its row). `what` names the kind for messages ("cast member")."""
+    key = " ".join(str(name or "").split())
+    marks = ",".join("?" * len(kinds))
+    candidates = db.execute(f"SELECT id, row, item_id, name, kind FROM trash WHERE kind IN ({marks}) "
+                            "ORDER BY deleted DESC", kinds)
+    found = next((c for c in candidates if key in (c[2], c[3]) or names.key(c[3]) == names.key(key)), None)
+    if found is None:
+        raise TrashError(f"no deleted {what} named {key!r} in the trash")
+    db.execute("DELETE FROM trash WHERE id = ?", (found[0],))
+    return found[4], json.loads(found[1])
 
 
 def restore(db: sqlite3.Connection, kind: str, table: str, name: str, what: str) -> str:
@@ -52,18 +72,12 @@ def restore(db: sqlite3.Connection, kind: str, table: str, name: str, what: str)
 
     `what` names the kind for messages ("cast member").
     """
-    key = " ".join(str(name or "").split())
-    candidates = db.execute("SELECT id, row, item_id, name FROM trash WHERE kind = ? ORDER BY deleted DESC", (kind,))
-    found = next((c for c in candidates if key in (c[2], c[3]) or names.key(c[3]) == names.key(key)), None)
-    if found is None:
-        raise TrashError(f"no deleted {what} named {key!r} in the trash")
-    trash_id, row = found[0], json.loads(found[1])
+    _, row = take(db, (kind,), name, what)
     columns = ", ".join(row)
     try:
         db.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     except sqlite3.IntegrityError:
         raise TrashError(f"a {what} named {row['name']!r} exists again; rename it, then restore") from None
-    db.execute("DELETE FROM trash WHERE id = ?", (trash_id,))
     return row["id"]
 
 

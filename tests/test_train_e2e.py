@@ -12,6 +12,7 @@ import torch
 from gradio_client import Client, handle_file
 
 from studio.training import Trainer
+from studio.ui.app import build_app
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +84,15 @@ def stream_until(client, name, done):
     return seen
 
 
+def page_load_trainings(studio):
+    """What the Train tab's page-load event puts in its trainings table and picker (a reloaded page)."""
+    demo = build_app(studio)
+    [load] = [f for f in demo.fns.values() if any(kind == "load" for _, kind in f.targets)
+              and "train_pick" in [getattr(o, "elem_id", None) for o in f.outputs]]
+    table, picker = load.fn()
+    return table.to_dict("records"), picker
+
+
 def texts(value):
     """Every string inside a JSON value (keys included)."""
     if isinstance(value, str):
@@ -117,6 +127,10 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     assert studio.training.status("Second")["state"] == "ready"
     [*_, (status, _)] = stream_until(client, "Keeper", lambda s: s["step"] >= 1)
     assert status["state"] == "training" and status["seconds_per_step"] > 0
+    # A reloaded page finds the running training: the team's trainings, most recent first, the running one picked.
+    rows, picker = page_load_trainings(studio)
+    assert [(r["name"], r["state"]) for r in rows] == [("Keeper", "training"), ("Second", "ready")]
+    assert picker["value"] == "Keeper" and picker["choices"] == ["Keeper", "Second"]
 
     stopped = client.predict("Keeper", api_name="/train_stop")
     assert stopped["state"] == "stopped", stopped
@@ -129,6 +143,10 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     seen = stream_until(client, "Keeper", lambda s: False)  # the stream ends by itself when training ends
     final, previews = seen[-1]
     assert final["state"] == "finished", final
+    # "finished" comes only once the last save's preview exists: every finished status hands it over.
+    for status, clips in seen:
+        if status["state"] == "finished":
+            assert [s["preview"] for s in status["saves"]] == [Path(p).name for p in clips] == ["preview_epoch1.wav"]
     home = str(studio.settings.home)
     statuses = [stopped, resumed, *(status for status, _ in seen)]
     assert not [t for t in texts(statuses) if home in t]  # no server path in any status
@@ -178,6 +196,41 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     again = client.predict("Keeper", 1, api_name="/train_export")  # a chosen epoch replaces our own export
     assert "epoch 1" in again[3] and torch.load(again[0], weights_only=True)["info"] == "1epoch"
     assert [v["name"] for v in client.predict(api_name="/rvc_list")].count("Keeper") == 1
+
+    # Saved epochs are never dropped silently: Train again is refused (Resume, or start over explicitly) ...
+    checkpoints = sorted(p.name for p in run_dir.glob("*.pth"))
+    with pytest.raises(Exception, match=r"'Keeper' already has saved epochs \(1\): press Resume to continue it, "
+                                        "or Start over"):
+        client.predict("Keeper", 1, 8, "40k", True, 1, api_name="/train_start")
+    # ... and so is another user's dataset under a name in use (names compare without case).
+    with pytest.raises(Exception, match="a training named 'Keeper' already exists; pick another name, or replace"):
+        client.predict([handle_file(str(p)) for p in speech], "kEEPER", api_name="/dataset_prepare")
+    assert sorted(p.name for p in run_dir.glob("*.pth")) == checkpoints
+    assert [s["epoch"] for s in client.predict("Keeper", api_name="/train_status")[0]["saves"]] == [1]
+
+    # Start over moves the old run (checkpoints, previews, export) to the trash; restoring brings it back.
+    export_dir = studio.training.public / studio.training.get("Keeper").id / "export"
+    assert (export_dir / "Keeper.pth").is_file()
+    client.predict("Keeper", 1, 8, "40k", True, 1, "", True, api_name="/train_start")
+    client.predict("Keeper", api_name="/train_stop")
+    stream_until(client, "Keeper", lambda s: False)
+    assert not export_dir.exists() and ("training run", "Keeper") in trashed(client)
+    restored = client.predict("Keeper", api_name="/train_restore")
+    assert restored["state"] == "finished" and [s["epoch"] for s in restored["saves"]] == [1]
+    assert sorted(p.name for p in run_dir.glob("*.pth")) == checkpoints and export_dir.is_dir()
+    assert [Path(p).name for p in client.predict("Keeper", api_name="/train_status")[1]] == ["preview_epoch1.wav"]
+
+    # Replacing a training's dataset, when asked for, trashes the old training whole: restorable too.
+    second = studio.training.get("Second")
+    client.predict([handle_file(str(p)) for p in speech], "second", False, True, api_name="/dataset_prepare")
+    assert studio.training.status("second")["state"] == "ready" and not second.folder.exists()
+    assert ("training", "Second") in trashed(client)
+    assert client.predict("Second", api_name="/train_restore")["reason"] == failed["reason"]
+    assert studio.training.get("Second").folder == second.folder and ("training", "second") in trashed(client)
+
+
+def trashed(client):
+    return [(t["kind"], t["name"]) for t in client.predict(api_name="/trash_list")]
 
 
 def _bomb(path):

@@ -28,11 +28,11 @@ def build_app(studio: Studio) -> gr.Blocks:
         convert_loaders = convert.build(studio)
         direct_keeps, direct_loaders = direct.build(studio)
         scene.build(studio)
-        train.build(studio)
+        train_loaders = train.build(studio)
         for event in keep_events + direct_keeps:
             event.then(refresh, None, [table, picker], **QUIET)
         demo.load(refresh, None, [table, picker], **QUIET)
-        for fn, outputs in convert_loaders + direct_loaders:
+        for fn, outputs in convert_loaders + direct_loaders + train_loaders:
             demo.load(fn, None, outputs, **QUIET)
 
         def health() -> dict:
@@ -42,7 +42,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         gr.api(health, api_name="health", concurrency_limit=None)
 
         def trash_list() -> list[dict]:
-            """Deleted cast members and RVC voices that can still be restored (kind, name, dates)."""
+            """Deleted cast members, RVC voices and trainings that can still be restored (kind, name, dates)."""
             return studio.trash_list()
 
         gr.api(trash_list, api_name="trash_list")

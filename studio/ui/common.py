@@ -219,14 +219,15 @@ def random_seed_js(box: gr.Checkbox, inputs: list, seed: gr.Number) -> str:
             f"if (box && box.checked) args[{inputs.index(seed)}] = null; return args; }}")
 
 
-def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str) -> gr.Button:
+def confirm_step(button: gr.Button, question: Callable[..., str], inputs, elem_id: str,
+                 yes_label: str = "Yes, delete") -> gr.Button:
     """Put a confirmation between `button` and a destructive action: returns the "Yes" button to wire it to.
 
     Clicking `button` shows question(*inputs) with Yes / Cancel (in the page only, not in the API).
     """
     with gr.Row(visible=False) as row:
         prompt = gr.Markdown()
-        yes = gr.Button("Yes, delete", variant="stop", elem_id=elem_id, scale=0)
+        yes = gr.Button(yes_label, variant="stop", elem_id=elem_id, scale=0)
         cancel = gr.Button("Cancel", scale=0)
 
     def ask(*values):
