@@ -5,7 +5,8 @@ A run reads as numbered stages (`Director.direct_lines`):
   1. TTS: every line x K rows in as few batched VoiceDesign calls as the engine's row bound allows;
   2. conversion of each line's takes to its voice (Seed-VC timbre-only by default, or RVC), in the
      schedule `bench/direct.py` chose; each take is scored, kept and yielded as soon as it exists;
-  3. ranking of each line's takes (default: speaker similarity to the cast reference).
+  3. ranking of each line's takes (default: speaker similarity to the cast reference); a run that stops early
+     (cancelled, the page closed, an error) ranks the takes it kept among themselves as it closes.
 Every take keeps its TTS audio and seeds, so it can be re-converted alone (`reproduce`) and a line
 re-rolled with new seeds (`reroll`).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from .engines.vc import Voice
 from .languages import language_key
 from .library import LibraryError
 from .limits import MAX_SEED, check_seed
-from .takes import BACKENDS, Take, clean_project
+from .takes import BACKENDS, SCENE_PROJECT, Take, clean_project, run_of
 
 if TYPE_CHECKING:
     from .service import Studio
@@ -98,6 +99,19 @@ class _Line:
     voice: Voice
     tts: list[tuple[np.ndarray, int, int, str]] = field(default_factory=list)  # (wave, sr, tts_seed, batch_id)
     takes: list[Take] = field(default_factory=list)
+    ranked: bool = False
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A user's latest Cast & Direct run as its page shows it again after a reload: the request (the first line's,
+    with K and settings) and its takes in the order made (ranked once the run is over)."""
+    spec: LineSpec
+    k: int
+    seed: int | None
+    project: str
+    takes: list[Take]
+    running: bool
 
 
 def fold_instruct(direction: str, description: str, limit: int) -> str:
@@ -122,6 +136,7 @@ class Director:
     def __init__(self, studio: "Studio") -> None:
         self.studio = studio
         self.scorer: Scorer | None = None   # how each line's takes are ranked; None = by similarity
+        self._running: dict[str | None, tuple[str, RunState]] = {}  # user -> (run id, its request) while it runs
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -153,10 +168,22 @@ class Director:
         """Takes in rank order (best first) by `scorer` (default: similarity); score and rank are stored.
         Takes without a score rank last, in the order they were made."""
         scorer = scorer or by_similarity
-        scored = [(scorer(t), i, t) for i, t in enumerate(takes)]
-        scored.sort(key=lambda s: (s[0] is None, -(s[0] or 0.0), s[1]))
-        return [self.studio.takes.set_scores(t.take_id, score=None if s is None else float(s), rank=r + 1)
-                for r, (s, _, t) in enumerate(scored)]
+        return self.studio.takes.rank(takes, [scorer(t) for t in takes])
+
+    def last_run(self, user: str | None = None) -> RunState | None:
+        """What Cast & Direct shows `user` after a page reload: their run in progress (its takes so far), else
+        their latest run as it ended; None if they have none."""
+        if user in self._running:
+            run_id, state = self._running[user]
+            return replace(state, takes=[t for t in self.studio.takes.list(state.project, user)
+                                         if run_of(t) == run_id and t.line == state.spec.line])
+        takes = self.studio.takes.last_run(user)
+        if not takes:
+            return None
+        t, settings = takes[0], takes[0].settings
+        spec = LineSpec(t.line, t.direction, t.cast_member, t.backend, t.rvc_voice, settings.get("language", "auto"),
+                        bool(settings.get("convert_style", False)))
+        return RunState(spec, settings.get("k", len(takes)), settings.get("run_seed", t.seed), t.project, takes, False)
 
     def reproduce(self, take_id: str) -> tuple[np.ndarray, int]:
         """Re-convert one take alone from its stored TTS audio, seed and settings: the same audio as the
@@ -254,6 +281,20 @@ class Director:
 
     def _run(self, lines: list[_Line], k: int, seed: int, project: str, user: str | None, progress: Progress,
              options: DirectOptions) -> Iterator[DirectEvent]:
+        run_id = uuid.uuid4().hex
+        if not project.startswith(SCENE_PROJECT):  # Cast & Direct's run (a Scene render shows in the Scene tab)
+            self._running[user] = (run_id, RunState(lines[0].spec, k, seed, project, [], True))
+        try:
+            yield from self._stages(lines, k, seed, project, user, progress, options, run_id)
+        finally:  # cancelled, closed or failed part-way: the takes kept so far are ranked among themselves
+            if self._running.get(user, ("",))[0] == run_id:
+                del self._running[user]
+            for line in lines:
+                if line.takes and not line.ranked:
+                    self.rank(line.takes)
+
+    def _stages(self, lines: list[_Line], k: int, seed: int, project: str, user: str | None, progress: Progress,
+                options: DirectOptions, run_id: str) -> Iterator[DirectEvent]:
         total, done = len(lines) * k, 0
         designer = self.studio.designer()
         from .engines.tts import MAX_SAMPLES
@@ -282,18 +323,19 @@ class Director:
                 if len(line.tts) < k:
                     continue
                 for event in self._convert_line(i, line, k, seed + i * k, project, user, progress, options,
-                                                done, total):
+                                                done, total, {"run_id": run_id, "run_seed": seed, "k": k}):
                     done = event.done
                     yield event
 
     def _convert_line(self, index: int, line: _Line, k: int, first_seed: int, project: str, user: str | None,
-                      progress: Progress, options: DirectOptions, done: int, total: int) -> Iterator[DirectEvent]:
+                      progress: Progress, options: DirectOptions, done: int, total: int,
+                      run: dict) -> Iterator[DirectEvent]:
         spec = line.spec
         groups = {"each": [[j] for j in range(k)], "batch": [list(range(k))],
                   "first": [[0], list(range(1, k))] if k > 1 else [[0]]}[options.schedule]
         settings = {"language": spec.language, "convert_style": spec.convert_style, "schedule": options.schedule,
                     "cast_member_id": line.member_id, "tts": options.tts, "vc": options.vc,
-                    "diffusion_steps": options.diffusion_steps or self.studio.settings.default_diff_steps}
+                    "diffusion_steps": options.diffusion_steps or self.studio.settings.default_diff_steps, **run}
         speaker = self.studio.speaker() if line.reference is not None else None
         if speaker is not None:
             settings["speaker_encoder"] = speaker.name
@@ -317,6 +359,7 @@ class Director:
         if speaker is None:  # RVC without a cast member: similarity to the takes' own centroid voice
             line.takes = self._centroid_scores(line.takes)
         ranked = self.rank(line.takes, self.scorer)
+        line.ranked = True
         best = [t.take_id for t in line.takes].index(ranked[0].take_id) + 1
         yield DirectEvent("ranked", index, ranked, done, total, f"{k} take(s) ranked; best: take {best}")
 

@@ -33,7 +33,7 @@ from typing import Iterator
 from . import durable, names
 from .library import connect as library_db
 from .script import Line, Script, character_key
-from .takes import BACKENDS
+from .takes import BACKENDS, SCENE_PROJECT
 
 MAX_SCENE_NAME = 60
 OWNER_SEP = "\x1f"    # owner + OWNER_SEP + name: a control character, which neither a scene name nor a login holds
@@ -97,7 +97,7 @@ class Scene:
     @property
     def project(self) -> str:
         """The TakeStore project holding this scene's takes."""
-        return f"scene: {self.name}"
+        return f"{SCENE_PROJECT}{self.name}"
 
     def entry(self, line: int) -> CastEntry | None:
         return self.cast.get(character_key(self.script.lines[line].character))
@@ -108,6 +108,16 @@ class Scene:
 
     def uncast(self) -> list[str]:
         return [c for c in self.script.characters if character_key(c) not in self.cast]
+
+
+def script_text(script: Script) -> str:
+    """A scene's script as `NAME (direction): line` rows (notes as `# ...` rows), to show and edit again when the
+    scene is opened: importing it gives the same lines (but for Fountain's dual marks), so their picks stay."""
+    rows = []
+    for i, line in enumerate(script.lines):
+        rows += [f"# {n.text}" for n in script.notes if n.before == i]
+        rows.append(f"{line.character}{f' ({line.direction})' if line.direction else ''}: {line.text}")
+    return "\n".join(rows + [f"# {n.text}" for n in script.notes if n.before >= len(script.lines)])
 
 
 def clean_scene_name(name: str) -> str:
@@ -185,6 +195,19 @@ class SceneStore:
         mine, args = self._mine()
         with self._db() as db:
             return [r[0] for r in db.execute(f"SELECT name FROM scenes WHERE {mine} ORDER BY updated DESC", args)]
+
+    def list_scenes(self) -> list[dict]:
+        """This owner's scenes, most recently changed first: name, lines, lines rendered (with takes) and picked,
+        last change; what the Scene tab lists to open one again (after a reload, say)."""
+        mine, args = self._mine()
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT name, script, updated, (SELECT COUNT(DISTINCT line) FROM line_takes WHERE scene_id = id), "
+                f"(SELECT COUNT(*) FROM picks WHERE scene_id = id) FROM scenes WHERE {mine} ORDER BY updated DESC",
+                args).fetchall()
+        return [{"name": name, "lines": len(json.loads(script)["lines"]), "rendered": rendered, "picked": picked,
+                 "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(updated))}
+                for name, script, updated, rendered, picked in rows]
 
     def get(self, name: str) -> Scene:
         key = self._key(name)

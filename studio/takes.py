@@ -5,7 +5,8 @@ id, never by the user's text: the converted take the director hears and the TTS
 take it was converted from (float32, bit-exact, so a take can be re-converted alone
 and give the same audio). Files are written under a temporary name renamed into
 place and fsynced before the row commits, so a crash leaves either no take or a whole one; files
-without a row (a crash between the two) are swept on the next start.
+without a row (a crash between the two) are swept on the next start, and the takes of a run
+the crash cut short (never ranked) are ranked among themselves then.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .audio import load_audio, save_audio
 
 MAX_PROJECT = 80           # characters in a project name
 BACKENDS = ("seed-vc", "rvc")
+SCENE_PROJECT = "scene: "  # Scene mode keeps a scene's takes in the project SCENE_PROJECT + its name
 EXPORT_FORMATS = ("wav", "flac", "mp3")
 SHEET_FIELDS = ("file", "take_id", "line", "direction", "instruct", "cast_member", "backend", "rvc_voice", "seed",
                 "tts_seed", "batch_id", "similarity", "intelligibility", "score", "rank", "circled", "created",
@@ -112,12 +114,18 @@ def clean_project(name: str) -> str:
     return names.clean(name, "project", MAX_PROJECT, TakeError, default="default")
 
 
+def run_of(take: Take) -> str:
+    """Which run made a take: its run id (takes made before runs had one: its TTS batch)."""
+    return take.settings.get("run_id") or take.batch_id
+
+
 class TakeStore:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.audio_dir = self.home / "takes" / "direct"
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         self._sweep_orphans()
+        self._rank_cut_runs()
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -130,6 +138,17 @@ class TakeStore:
         for f in self.audio_dir.iterdir():
             if f.is_file() and f.name not in kept:
                 f.unlink(missing_ok=True)
+
+    def _rank_cut_runs(self) -> None:
+        """Takes left unranked by a run the server died in: rank each line's takes of that run among themselves
+        (by similarity), so no take stays without a rank. Called at start, when no run is in progress."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM takes WHERE rank IS NULL ORDER BY created, rowid").fetchall()
+        runs: dict[tuple, list[Take]] = {}
+        for take in map(self._take, rows):
+            runs.setdefault((take.project, take.user, run_of(take), take.line), []).append(take)
+        for takes in runs.values():
+            self.rank(takes, [t.similarity for t in takes])
 
     def _take(self, row: tuple) -> Take:
         r = dict(zip(COLUMNS, row))
@@ -219,6 +238,26 @@ class TakeStore:
                 db.execute(f"UPDATE takes SET {', '.join(f'{k} = ?' for k in new)} WHERE take_id = ?",
                            [*new.values(), take.take_id])
         return replace(take, **new)
+
+    def rank(self, takes: list[Take], scores: list[float | None]) -> list[Take]:
+        """Rank takes by their scores (best first; takes without a score last, in the order made) and store
+        score and rank; returns them in rank order."""
+        order = sorted(range(len(takes)), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
+        return [self.set_scores(takes[i].take_id, score=None if scores[i] is None else float(scores[i]), rank=r + 1)
+                for r, i in enumerate(order)]
+
+    def last_run(self, user: str | None = None) -> list[Take]:
+        """The takes of `user`'s latest Cast & Direct run (not a Scene render; anyone's without logins), in the
+        order made; [] if none. A run in progress shows the takes it has made so far."""
+        query, args = "SELECT * FROM takes WHERE substr(project, 1, ?) != ?", [len(SCENE_PROJECT), SCENE_PROJECT]
+        if user is not None:
+            query, args = query + " AND user = ?", args + [user]
+        with self._db() as db:
+            row = db.execute(query + " ORDER BY created DESC, rowid DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return []
+        last = self._take(row)
+        return [t for t in self.list(last.project, user) if run_of(t) == run_of(last) and t.line == last.line]
 
     def export(self, project: str, fmt: str, out_dir: Path, user: str | None = None) -> Path:
         """A zip of the project's takes in `fmt` plus a take sheet (takes.csv, takes.json) naming each file

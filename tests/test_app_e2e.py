@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow
 PUBLIC = {"/design", "/cast_save", "/cast_upload", "/cast_list", "/cast_rename", "/cast_delete", "/cast_restore",
           "/trash_list", "/health", "/similarity", "/convert", "/convert_rvc", "/rvc_upload", "/rvc_list",
           "/rvc_delete", "/rvc_restore", "/direct", "/takes", "/take_circle", "/export", "/scene_import",
-          "/scene_cast", "/scene_render", "/scene_reroll", "/scene_swap", "/scene_takes", "/scene_mix", "/scene_export",
+          "/scene_cast", "/scene_render", "/scene_reroll", "/scene_swap", "/scene_takes", "/scene_list", "/scene_mix",
+          "/scene_export",
           "/dataset_prepare", "/train_start", "/train_status", "/train_stop", "/train_resume", "/train_export",
           "/train_restore"}
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -463,7 +464,14 @@ def test_two_users_in_separate_browsers_share_the_cast_and_voices_but_not_their_
         for user, other in (("ann", "bob"), ("bob", "ann")):
             page, mine, theirs = pages[user], work[user], work[other]
             errors[user].where = "checks"
+            page.reload()  # the director's place comes back: their last run, and their scenes to open
+            studio_shown(page)
             page.get_by_role("tab", name="Cast & Direct", exact=True).click()
+            expect(page.locator("#direct_line textarea")).to_have_value(mine["line"])
+            expect(page.locator("#direct_take_2 audio").first).to_be_attached()
+            expect(page.locator("#direct_take_1, #direct_take_2").filter(has_text="best")).to_have_count(1)
+            settled(page)
+            page.get_by_text("Project history and export").click()  # closed again after the reload
             pick(page, "direct_cast", theirs["kept"])  # the picker re-reads the shared library when opened
             pick(page, "direct_rvc", theirs["rvc_name"])
             history = page.locator("#direct_history")
@@ -477,6 +485,9 @@ def test_two_users_in_separate_browsers_share_the_cast_and_voices_but_not_their_
             expect(history).not_to_contain_text(theirs["line"])  # same project name, but only their own takes
             settled(page)
             page.get_by_role("tab", name="Scene", exact=True).click()
+            expect(page.locator("#scene_list")).to_contain_text("lighthouse")
+            pick(page, "scene_open", "lighthouse")  # opens their scene again: name, script, cast, lines
+            expect(page.locator("#scene_script textarea")).to_have_value(re.compile(re.escape(mine["scene_lines"][1])))
             pick(page, "scene_character", "ANNA")
             pick(page, "scene_cast_member", theirs["kept"])
             page.locator("#scene_cast").click()  # re-casting reads their scene back from the studio

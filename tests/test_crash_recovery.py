@@ -73,6 +73,7 @@ def test_kill_9_during_a_direct_run_keeps_the_streamed_takes_whole(new_home, esp
         client = wait_up(url, proc, download_files=False)
         listed = client.predict("crash", api_name="/takes")
         assert set(sent) <= {t["take_id"] for t in listed} and len(listed) < K
+        assert sorted(t["rank"] for t in listed) == list(range(1, len(listed) + 1))  # ranked at the restart
         assert [m["name"] for m in client.predict(api_name="/cast_list")] == ["Marnie"]
         store = TakeStore(home)
         takes = store.list("crash")

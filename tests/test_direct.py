@@ -158,3 +158,52 @@ def test_the_instruct_folds_in_the_cast_description_within_the_tts_limit():
     assert fold_instruct("Shout.", "a gruff pirate", 500) == "Shout. Voice: a gruff pirate"
     long = fold_instruct("shout", "very " * 200, 500)
     assert len(long) <= 500 and long.startswith("shout. Voice: very") and long.endswith("…")
+
+
+def test_a_run_closed_after_two_takes_ranks_the_takes_it_kept_and_shows_as_the_users_last_run(studio):
+    run = studio.director.direct("Stay back!", "afraid", "Nell", k=3, seed=8, project="closed", user="ann",
+                                 options=DirectOptions(schedule="each", **FAST))
+    assert next(run).kind == "tts"
+    during = studio.director.last_run("ann")   # a reload now shows the run in progress
+    assert during.running and (during.spec.line, during.k, during.seed, during.takes) == ("Stay back!", 3, 8, [])
+    assert next(run).kind == "take" and next(run).kind == "take"
+    assert len(studio.director.last_run("ann").takes) == 2 and studio.director.last_run("bob") is None
+    run.close()   # the job was cancelled, or the page closed
+    kept = studio.takes.list("closed", "ann")
+    by_rank = sorted(kept, key=lambda t: t.rank)
+    assert len(kept) == 2 and [t.rank for t in by_rank] == [1, 2]
+    assert by_rank[0].similarity >= by_rank[1].similarity
+    after = studio.director.last_run("ann")
+    assert not after.running and [t.take_id for t in after.takes] == [t.take_id for t in kept]
+    assert (after.spec.line, after.spec.direction, after.spec.cast_member, after.k, after.seed, after.project) == (
+        "Stay back!", "afraid", "Nell", 3, 8, "closed")
+
+
+def page_load(demo, name: str, user: str) -> dict:
+    """Run the page-load event `name` as `user` would on opening the page: its outputs by elem_id."""
+    import gradio as gr
+
+    [event] = [f for f in demo.fns.values() if f.name == name and any(t[1] == "load" for t in f.targets)]
+    values = event.fn(request=gr.Request(username=user))
+    return {o.elem_id: v for o, v in zip(event.outputs, values) if o.elem_id}
+
+
+def test_a_page_reload_brings_back_the_users_last_run_and_scenes(studio):
+    from studio.ui.app import build_app
+
+    events = list(studio.director.direct("Who's there?", "hushed", "Nell", k=2, seed=3, language="english",
+                                         project="reload", user="cara", options=DirectOptions(**FAST)))
+    studio.scenes.for_user("cara").import_script("ANNA: You came back.", "Kitchen")
+    demo = build_app(studio)
+    page = page_load(demo, "direct_last", "cara")
+    assert (page["direct_line"], page["direct_direction"], page["direct_k"], page["direct_seed"],
+            page["direct_project"]) == ("Who's there?", "hushed", 2, 3, "reload")
+    assert page["direct_cast"]["value"] == "Nell" and "Nell" in page["direct_cast"]["choices"]
+    made = sorted(events[-1].takes, key=lambda t: t.created)   # in the slots as after the run, ranks with them
+    assert [page[f"direct_take_{i}"] for i in (1, 2, 3)] == [str(t.audio_path) for t in made] + [None]
+    assert [(t["take_id"], t["rank"]) for t in page["direct_takes"]] == [(t.take_id, t.rank) for t in made]
+    other = page_load(demo, "direct_last", "dan")   # with logins, another user's run is not theirs
+    assert "value" not in other["direct_line"] and other["direct_takes"] == {"__type__": "update"}
+    scenes = page_load(demo, "list_scenes", "cara")
+    assert scenes["scene_list"] == [["Kitchen", 1, 0, 0, scenes["scene_list"][0][4]]]
+    assert page_load(demo, "list_scenes", "dan")["scene_list"] == []

@@ -91,3 +91,21 @@ def test_k_above_ten_and_unknown_export_formats_are_refused(served):
         client.predict("Halt!", "shout", "Marnie", 11, api_name="/direct")
     with pytest.raises(Exception, match=r"aiff is not in the list of choices: \['wav', 'flac', 'mp3'\]"):
         client.predict("e2e", "aiff", api_name="/export")
+
+
+def test_a_cancelled_job_leaves_the_takes_it_made_ranked(served):
+    served_client, studio = served
+    # job.cancel() returns once the server has closed the run, after the take being made: give it time on a busy CPU
+    client = Client(served_client.src, verbose=False, httpx_kwargs={"timeout": 300})
+    job = client.submit("Halt!", "shout in anger", "Marnie", 10, "seed-vc", None, 21, "english", "cancelled",
+                        api_name="/direct")
+    for streamed in job:   # cancel once the first take has reached the client, with nine still to make
+        if streamed[0] is not None:
+            break
+    job.cancel()
+    listed = client.predict("cancelled", api_name="/takes")
+    assert 1 <= len(listed) < 10
+    by_rank = sorted(listed, key=lambda t: t["rank"] or 0)
+    assert [t["rank"] for t in by_rank] == list(range(1, len(listed) + 1))
+    assert [t["similarity"] for t in by_rank] == sorted((t["similarity"] for t in listed), reverse=True)
+    assert studio.director.last_run().takes[0].project == "cancelled" and not studio.director.last_run().running

@@ -223,6 +223,8 @@ def test_each_user_has_their_own_scenes(served):
     for who, text in (("ann", "You came back."), ("bob", "I never left.")):
         assert [x["text"] for x in studio.scenes.for_user(who).summary("KITCHEN")["lines"]] == [text]
     assert studio.scenes.store.names() == []  # without logins nobody would see either
+    for who, client in (("Kitchen", ann), ("kitchen", bob)):   # the list a reload of the Scene tab shows
+        assert [(s["name"], s["lines"]) for s in client.predict(api_name="/scene_list")] == [(who, 1)]
 
 def test_login_attempts_are_throttled_per_client(served):  # keep it the last on `served`: it locks 127.0.0.1 out
     url, _ = served

@@ -85,3 +85,33 @@ def test_export_zip_holds_every_take_and_a_sheet_naming_them(tmp_path, fmt):
         store.export("Pilot", "ogg", tmp_path)
     with pytest.raises(TakeError, match="'Empty' has no takes"):
         store.export("Empty", "wav", tmp_path)
+
+
+def run_take(store: TakeStore, run_id: str, similarity, user=None, project="Pilot", line="Who goes there?"):
+    return store.add(project=project, user=user, line=line, direction="whisper", instruct="whisper",
+                     cast_member="Hale", backend="seed-vc", rvc_voice=None,
+                     settings={"run_id": run_id, "run_seed": 4, "k": 3, "language": "english"}, seed=4, tts_seed=4,
+                     batch_id="b", audio=(tone(0.2, 22050), 22050), tts_audio=(tone(0.2, 24000), 24000),
+                     similarity=similarity)
+
+
+def test_takes_of_a_run_killed_with_the_server_are_ranked_at_the_next_start(tmp_path):
+    store = TakeStore(tmp_path)
+    cut = [run_take(store, "r1", s) for s in (0.2, 0.7, None, 0.5)]   # the server died before the ranking
+    other = [run_take(store, "r2", s) for s in (0.9, 0.1)]             # another run, ranked among its own
+    for take, rank in zip(other, (2, 1)):   # a finished run: its ranks stay as they are
+        store.set_scores(take.take_id, score=take.similarity, rank=rank)
+    again = TakeStore(tmp_path)
+    assert [again.get(t.take_id).rank for t in cut] == [3, 1, 4, 2]  # by similarity; the unscored one last
+    assert [again.get(t.take_id).rank for t in other] == [2, 1]
+
+
+def test_last_run_is_the_users_latest_cast_and_direct_run(tmp_path):
+    store = TakeStore(tmp_path)
+    assert store.last_run("ann") == []
+    run_take(store, "r1", 0.4, user="ann")
+    mine = [run_take(store, "r2", s, user="ann", project="Act 2", line="Halt!") for s in (0.3, 0.6)]
+    run_take(store, "r3", 0.5, user="bob")
+    run_take(store, "r4", 0.5, user="ann", project="scene: kitchen")   # a Scene render is not a Cast & Direct run
+    assert [t.take_id for t in store.last_run("ann")] == [t.take_id for t in mine]
+    assert [t.line for t in store.last_run("bob")] == ["Who goes there?"]

@@ -27,12 +27,12 @@ def build_app(studio: Studio) -> gr.Blocks:
         table, picker, refresh = cast.build(studio)
         convert_loaders = convert.build(studio)
         direct_keeps, direct_loaders = direct.build(studio)
-        scene.build(studio)
+        scene_loaders = scene.build(studio)
         train_loaders = train.build(studio)
         for event in keep_events + direct_keeps:
             event.then(refresh, None, [table, picker], **QUIET)
         demo.load(refresh, None, [table, picker], **QUIET)
-        for fn, outputs in convert_loaders + direct_loaders + train_loaders:
+        for fn, outputs in convert_loaders + direct_loaders + scene_loaders + train_loaders:
             demo.load(fn, None, outputs, **QUIET)
 
         def health() -> dict:

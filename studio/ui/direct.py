@@ -1,6 +1,8 @@
 """Cast & Direct tab: K directed takes of a line in a cast voice, streamed in, ranked, circled, exported."""
 from __future__ import annotations
 
+from contextlib import closing
+
 import gradio as gr
 import pandas as pd
 
@@ -98,11 +100,12 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
                                             user=login(request), convert_style=bool(convert_style),
                                             on_progress=on_progress)
             takes: list = []
-            for event in events:
-                if event.kind != "tts":
-                    takes = event.takes if event.kind == "take" else sorted(event.takes, key=lambda t: t.created)
-                paths = [str(t.audio_path) for t in takes]
-                yield (*paths, *[None] * (SLOTS - len(paths)), [t.as_dict() for t in takes], event.message)
+            with closing(events):  # a cancelled job or closed page closes the run now: it ranks what it kept
+                for event in events:
+                    if event.kind != "tts":
+                        takes = event.takes if event.kind == "take" else sorted(event.takes, key=lambda t: t.created)
+                    paths = [str(t.audio_path) for t in takes]
+                    yield (*paths, *[None] * (SLOTS - len(paths)), [t.as_dict() for t in takes], event.message)
 
         def direct_again(line, direction, cast_member, k, backend, rvc_voice, seed, language, project,
                          convert_style, request: gr.Request = None, progress=gr.Progress()):
@@ -162,6 +165,24 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
                 rows = []
             return [[t.as_dict()[c] for c in HISTORY] for t in reversed(rows)]
 
+        def direct_last(request: gr.Request = None):
+            """On page load: the user's run in progress, else their last run, back in the tab (its request, its
+            takes in the slots, ranked) after a reload; pickers and history are refilled either way."""
+            run = studio.director.last_run(login(request))
+            if run is None:
+                keep = [gr.update()] * (len(restored) - 3)
+                return (*keep, cast_choices(), rvc_choices(), refresh_history("default", request))
+            spec, takes = run.spec, run.takes
+            paths = [str(t.audio_path) for t in takes]
+            best = next((i + 1 for i, t in enumerate(takes) if t.rank == 1), None)
+            message = (f"Still running: {len(takes)} of {run.k} take(s) made so far." if run.running else
+                       f"Your last run: {len(takes)} of {run.k} take(s), ranked" + (f"; best: take {best}." if best
+                                                                                  else "."))
+            return (spec.line, spec.direction, spec.backend, run.k, run.seed, spec.language, run.project,
+                    spec.convert_style, spec.convert_style, *paths, *[None] * (SLOTS - len(paths)),
+                    [t.as_dict() for t in takes], message, cast_choices(spec.cast_member),
+                    rvc_choices(spec.rvc_voice), refresh_history(run.project, request))
+
         inputs = [line, direction, cast, k, backend, rvc_voice, seed, language, project, style_state]
         outputs = [*slots, takes_json, status]
         go.click(direct, inputs, outputs, api_name="direct", js=random_seed_js(random_seed, inputs, seed),
@@ -190,4 +211,6 @@ def build(studio: Studio) -> tuple[list[gr.events.Dependency], list[tuple[callab
         # Pickers re-read the library whenever they are opened, so voices added in any tab show up.
         cast.focus(cast_choices, cast, cast, queue=False, **QUIET)
         rvc_voice.focus(rvc_choices, rvc_voice, rvc_voice, queue=False, **QUIET)
-    return [keep_event], [(cast_choices, [cast]), (rvc_choices, [rvc_voice]), (refresh_history, [history])]
+        restored = [line, direction, backend, k, seed, language, project, style, style_state, *slots, takes_json,
+                    status, cast, rvc_voice, history]
+    return [keep_event], [(direct_last, restored)]

@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..direct import DirectOptions
 from ..mix import MAX_GAP_S, MIX, MixOptions
+from ..scene import script_text
 from ..script import FORMATS, read_script_file
 from ..service import Studio
 from ..takes import BACKENDS, EXPORT_FORMATS
@@ -13,9 +14,11 @@ from .common import GPU, LANGUAGES, QUIET, login, random_seed_box, random_seed_j
 LINE_COLUMNS = ["line", "character", "text", "direction", "status", "takes", "similarity", "intelligibility",
                 "score", "duration_check"]
 CAST_COLUMNS = ["character", "cast_member", "backend", "rvc_voice", "direction", "language"]
+SCENE_LIST_COLUMNS = ["name", "lines", "rendered", "picked", "updated"]
 
 
-def build(studio: Studio) -> None:
+def build(studio: Studio) -> list[tuple[callable, list]]:
+    """Build the tab; returns the (function, outputs) pairs run on page load (the user's list of scenes)."""
     def scenes(request: gr.Request | None):
         """Scene mode as the request's user sees it: with logins, their own scenes only."""
         return studio.scenes.for_user(login(request))
@@ -25,6 +28,9 @@ def build(studio: Studio) -> None:
                     "character,line,direction), give each character a voice, render K takes of every line and "
                     "get the best one by voice **and** intelligibility, then export the mix, a stem per "
                     "character, subtitles and the take sheet.")
+        with gr.Accordion("Your scenes", open=True):
+            scene_list = gr.Dataframe(headers=SCENE_LIST_COLUMNS, interactive=False, elem_id="scene_list")
+            scene_pick = gr.Dropdown([], value=None, label="Open a scene", elem_id="scene_open")
         with gr.Row():
             with gr.Column(scale=3):
                 script = gr.Textbox(label="Script", lines=10, elem_id="scene_script",
@@ -134,6 +140,22 @@ def build(studio: Studio) -> None:
             """One zip: mix, a stem per character, SRT + WebVTT subtitles, take sheet (CSV + JSON)."""
             return str(scenes(request).export(name, format, MixOptions(gap_s=float(gap))))
 
+        @user_errors
+        def scene_list_api(request: gr.Request = None) -> list[dict]:
+            """Your scenes, most recently changed first: name, lines, lines rendered and picked, last change."""
+            return scenes(request).store.list_scenes()
+
+        def list_scenes(request: gr.Request = None):
+            rows = scene_list_api(request)
+            return [[r[c] for c in SCENE_LIST_COLUMNS] for r in rows], gr.update(choices=[r["name"] for r in rows])
+
+        @user_errors
+        def open_scene(name: str, request: gr.Request = None):
+            """A listed scene back in the tab: its name, script (as rows), cast table and lines."""
+            view = scenes(request)
+            scene = view.store.get(name)
+            return scene.name, script_text(scene.script), "text", view.summary(scene)
+
         def show(summary: dict):
             cast_rows = [[c.get(x) for x in CAST_COLUMNS] for c in summary["cast"]]
             return (cast_rows, table(summary["lines"]), gr.update(choices=summary["characters"],
@@ -158,13 +180,15 @@ def build(studio: Studio) -> None:
 
         upload.upload(read_file, upload, [script, status], api_visibility="private", queue=False)
         do_import.click(scene_import, [script, name, fmt], summary, api_name="scene_import").then(
-            show, summary, [cast_table, lines, character], api_visibility="private")
+            show, summary, [cast_table, lines, character], api_visibility="private").then(
+            list_scenes, None, [scene_list, scene_pick], **QUIET)
         do_cast.click(scene_cast, [name, character, cast_member, backend, rvc_voice, direction, language], summary,
                       api_name="scene_cast").then(show, summary, [cast_table, lines, character],
                                                   api_visibility="private")
         render_inputs = [name, k, seed]
         do_render.click(scene_render, render_inputs, [lines, status, picked], api_name="scene_render",
-                        js=random_seed_js(random_seed, render_inputs, seed), **GPU)
+                        js=random_seed_js(random_seed, render_inputs, seed), **GPU).then(
+            list_scenes, None, [scene_list, scene_pick], **QUIET)
         do_reroll.click(scene_reroll, [name, line], [lines, status, picked], api_name="scene_reroll",
                         **GPU).then(
             takes_for_line, [name, line], take, api_visibility="private")
@@ -175,6 +199,9 @@ def build(studio: Studio) -> None:
         do_mix.click(scene_mix, [name, gap], mix, api_name="scene_mix")
         do_export.click(scene_export, [name, export_fmt, gap], export_file, api_name="scene_export")
         gr.api(scene_takes, api_name="scene_takes")
+        gr.api(scene_list_api, api_name="scene_list")
+        scene_pick.input(open_scene, scene_pick, [name, script, fmt, summary], **QUIET).success(
+            show, summary, [cast_table, lines, character], **QUIET)
 
         def choices():
             return (gr.update(choices=[m["name"] for m in studio.cast_list()]),
@@ -182,3 +209,4 @@ def build(studio: Studio) -> None:
 
         cast_member.focus(choices, None, [cast_member, rvc_voice], queue=False, **QUIET)
         rvc_voice.focus(choices, None, [cast_member, rvc_voice], queue=False, **QUIET)
+    return [(list_scenes, [scene_list, scene_pick])]

@@ -8,7 +8,7 @@ import pytest
 
 from studio.audio import REFERENCE_SR
 from studio.library import Library
-from studio.scene import CastEntry, SceneError, SceneStore
+from studio.scene import CastEntry, SceneError, SceneStore, script_text
 from studio.scene_render import NEUTRAL_DIRECTION, join_direction
 from studio.script import parse_script
 
@@ -121,3 +121,27 @@ CREATE TABLE line_takes (scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id 
 CREATE TABLE picks (scene_id TEXT NOT NULL, line INTEGER NOT NULL, take_id TEXT NOT NULL, info TEXT NOT NULL,
     PRIMARY KEY (scene_id, line));
 """
+
+
+def test_the_scene_list_shows_each_owners_scenes_most_recent_first_with_counts(tmp_path):
+    ann, bob = SceneStore(tmp_path, "ann"), SceneStore(tmp_path, "bob")
+    assert ann.list_scenes() == []
+    first = ann.save_script("Kitchen", parse_script("A: one\nB (softly): two\nA: three"))
+    ann.save_script("Garden", parse_script("A: hi"))
+    bob.save_script("Cellar", parse_script("C: boo"))
+    ann.add_take(first.id, 0, "t0", first.state(0))
+    ann.add_take(first.id, 0, "t1", first.state(0))
+    ann.add_take(first.id, 1, "t2", first.state(1))
+    ann.set_pick(first.id, 0, "t1", {"score": 0.5})   # a change: Kitchen is now the latest
+    listed = ann.list_scenes()
+    assert [(s["name"], s["lines"], s["rendered"], s["picked"]) for s in listed] == [("Kitchen", 3, 2, 1),
+                                                                                    ("Garden", 1, 0, 0)]
+    assert all(len(s["updated"]) == len("2026-01-01 12:00:00") for s in listed)
+    assert [s["name"] for s in bob.list_scenes()] == ["Cellar"] and SceneStore(tmp_path).list_scenes() == []
+
+
+def test_an_opened_scenes_script_reads_back_as_the_same_lines(tmp_path):
+    fountain = "INT. KITCHEN - NIGHT\n\nANNA\n(quietly)\nYou came back.\n\nBEN\nI never left.\n"
+    script = parse_script(fountain)
+    again = parse_script(script_text(script))
+    assert again.lines == script.lines and [n.text for n in again.notes] == [n.text for n in script.notes]
