@@ -32,10 +32,13 @@ def no_network(monkeypatch):
     monkeypatch.setattr(requests, "get", refuse)
 
 
-def song(speech_path, seed):
-    """Speech over a synthetic band: a chord that changes every half second and a kick drum."""
-    voice, sr = sf.read(speech_path, dtype="float32")
-    voice = np.concatenate([voice, np.zeros(sr // 2, np.float32)])
+def song(lines, voice, espeak, seed):
+    """A long take of speech (lines with short pauses) over a synthetic band: changing chords and a kick drum."""
+    parts = []
+    for i, line in enumerate(lines):
+        wave, sr = sf.read(espeak(line, voice=voice, name=f"iso_{voice}_{i}.wav"), dtype="float32")
+        parts += [wave, np.zeros(sr // 2, np.float32)]
+    voice = np.concatenate(parts)
     t = np.arange(voice.size) / sr
     roots = np.random.default_rng(seed).choice([110.0, 146.8, 164.8, 196.0], size=int(t[-1] * 2) + 1)
     f = roots[(t * 2).astype(int)]
@@ -48,10 +51,9 @@ def test_isolate_vocals_runs_offline_and_the_dataset_is_made(new_home, espeak, t
     home = new_home()
     studio = Studio(load_settings(env={"STUDIO_HOME": str(home), "TTS_DEVICE": "cpu"}))
     files = []
-    for i, line in enumerate(LINES * 2):  # ~70 s: training needs a minute of speech
-        wave, sr = song(espeak(line, voice="en-us+m3", name=f"iso_{i % len(LINES)}.wav"), i)
-        files.append(tmp_path / f"take{i:02d}.wav")
-        sf.write(files[-1], wave, sr)
+    for i, voice in enumerate(["en-us+m3", "en-us+m1"]):  # ~70 s in two takes: training needs a minute of speech
+        files.append(tmp_path / f"take{i}.wav")
+        sf.write(files[-1], *song(LINES, voice, espeak, seed=i))
 
     report = studio.training.prepare(files, "Isolated", isolate=True)
 
