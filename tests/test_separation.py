@@ -20,6 +20,8 @@ LINES = [
     "Sailors far out at sea looked for his light and knew that the harbour was close at hand.",
     "In the morning he wrote the weather in his logbook and counted the gulls on the breakwater.",
     "His daughter brought bread and letters from the village every Sunday in a small blue boat.",
+    "They talked about the fishing fleet, the price of coal, and the new steamer from the north.",
+    "When winter came the keeper stacked driftwood by the stove and mended the old nets by lamplight.",
 ]
 
 
@@ -47,11 +49,12 @@ def song(lines, voice, espeak, seed):
     return (voice + 0.15 * chord + 0.2 * kick).astype(np.float32), sr
 
 
+@pytest.mark.slow
 def test_isolate_vocals_runs_offline_and_the_dataset_is_made(new_home, espeak, tmp_path):
     home = new_home()
     studio = Studio(load_settings(env={"STUDIO_HOME": str(home), "TTS_DEVICE": "cpu"}))
     files = []
-    for i, voice in enumerate(["en-us+m3", "en-us+m1"]):  # ~70 s in two takes: training needs a minute of speech
+    for i, voice in enumerate(["en-us+m3", "en-us+m1"]):  # ~85 s in two takes: training needs a minute of speech
         files.append(tmp_path / f"take{i}.wav")
         sf.write(files[-1], *song(LINES, voice, espeak, seed=i))
 
