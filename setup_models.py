@@ -94,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="ENTRY", help="install only these entries")
     args = parser.parse_args(argv)
 
+    problem = None if args.tiny or args.mirror or args.check else hub_problem()  # before the slow imports
+    if problem:
+        print(f"error: cannot download from the Hugging Face hub: {problem}. Without internet, copy the models "
+              "from another studio's models folder with `python setup_models.py --from DIR`, or build tiny test "
+              "models with `python setup_models.py --tiny`", file=sys.stderr)
+        return 1
+
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -116,12 +123,6 @@ def main(argv: list[str] | None = None) -> int:
 
     models_dir.mkdir(parents=True, exist_ok=True)
     wanted = [entries[n] for n in args.only] if args.only else [e for e in entries.values() if not e.on_request]
-    problem = None if args.tiny or args.mirror else hub_problem()
-    if problem:
-        print(f"error: cannot download from the Hugging Face hub: {problem}. Without internet, copy the models "
-              "from another studio's models folder with `python setup_models.py --from DIR`, or build tiny test "
-              "models with `python setup_models.py --tiny`", file=sys.stderr)
-        return 1
     try:
         if args.tiny:
             print(f"building tiny random-weight models in {models_dir} ...")
