@@ -11,8 +11,11 @@ e.g. the models folder of another studio.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from studio.registry import (RVC_FILES, SEED_VC_FILES, SEED_VC_TINY_DIMS, ModelEntry, check, entry_files,
@@ -26,6 +29,20 @@ def download(entry: ModelEntry, models_dir: Path) -> None:
 
     for f in entry.files:
         hf_hub_download(entry.repo, f, revision=entry.revision, local_dir=entry.path(models_dir))
+
+
+def hub_problem(timeout_s: float = 5.0) -> str | None:
+    """Why the hub cannot be reached (one short try), or None when it answers."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return None  # a server answered
+    except (urllib.error.URLError, OSError) as e:
+        return f"{endpoint} does not answer ({getattr(e, 'reason', e)})"
+    return None
 
 
 def copy_from(entry: ModelEntry, models_dir: Path, mirror: Path) -> None:
@@ -53,7 +70,9 @@ def build_tiny(models_dir: Path) -> None:
     import rvc.tiny
     import seed_vc.tiny
     from studio.engines.speaker import ECAPA_ENTRY, QWEN_BASE_ENTRY
+    from studio.separation import ENTRY as SEPARATOR_ENTRY
     from studio.tiny_qwen import build_tiny_voicedesign
+    from studio.tiny_separator import build_tiny_separator
     from studio.tiny_speaker import build_tiny_ecapa, build_tiny_qwen_base
     from studio.tiny_whisper import build_tiny_whisper
 
@@ -63,6 +82,7 @@ def build_tiny(models_dir: Path) -> None:
     build_tiny_whisper(models_dir / "whisper")
     build_tiny_ecapa(models_dir / ECAPA_ENTRY)
     build_tiny_qwen_base(models_dir / QWEN_BASE_ENTRY)
+    build_tiny_separator(models_dir / SEPARATOR_ENTRY)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--check", action="store_true", help="verify installed files against the lock file")
     parser.add_argument("--only", nargs="+", metavar="ENTRY", help="install only these entries")
     args = parser.parse_args(argv)
+
+    problem = None if args.tiny or args.mirror or args.check else hub_problem()  # before the slow imports
+    if problem:
+        print(f"error: cannot download from the Hugging Face hub: {problem}. Without internet, copy the models "
+              "from another studio's models folder with `python setup_models.py --from DIR`, or build tiny test "
+              "models with `python setup_models.py --tiny`", file=sys.stderr)
+        return 1
 
     try:
         settings = load_settings()
@@ -103,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for entry in wanted:
                 print(f"installing {entry.name} ({entry.repo}@{entry.revision}) ...")
+                if entry.licence:
+                    print(f"  licence: {entry.licence}")
                 copy_from(entry, models_dir, args.mirror) if args.mirror else download(entry, models_dir)
                 verify_published(entry, models_dir)
     except Exception as e:  # a failed install must say what failed, not dump a traceback

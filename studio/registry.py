@@ -42,6 +42,7 @@ class ModelEntry:
     on_request: bool = False  # installed only when named (`setup_models.py --only NAME`): large and rarely used
     sha256: dict[str, str] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    licence: str = ""  # shown at install where the weights' terms need the operator's attention
 
     def path(self, models_dir: Path, file: str = "") -> Path:
         """Local path of one of this entry's files (or of the entry's folder)."""
@@ -54,7 +55,7 @@ def load_entries(path: Path = MODELS_YAML) -> dict[str, ModelEntry]:
         name: ModelEntry(name=name, repo=e["repo"], revision=str(e["revision"]), files=tuple(e["files"]),
                          used_by=e.get("used_by", ""), optional=bool(e.get("optional", False)),
                          on_request=bool(e.get("on_request", False)), sha256=dict(e.get("sha256", {})),
-                         sizes={f: int(n) for f, n in e.get("sizes", {}).items()})
+                         sizes={f: int(n) for f, n in e.get("sizes", {}).items()}, licence=e.get("licence", ""))
         for name, e in raw.items()
     }
 

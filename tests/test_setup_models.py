@@ -99,9 +99,33 @@ def test_hub_download_uses_pinned_revisions(home, tmp_path, monkeypatch):
         return str(dst)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
+    monkeypatch.setattr(setup_models, "hub_problem", lambda: None)  # the fake hub answers
     assert setup_models.main(["--only", *names]) == 0
     assert sorted(asked) == sorted((ENTRIES[n].repo, f, ENTRIES[n].revision) for n in names for f in ENTRIES[n].files)
     assert setup_models.main(["--check", "--only", *names]) == 0
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE=1", "HF_ENDPOINT=closed port"])
+def test_without_internet_one_line_names_both_offline_ways(home, monkeypatch, capsys, offline):
+    import socket
+    import time
+
+    if offline.startswith("HF_HUB_OFFLINE"):
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        with socket.socket() as s:  # a port nothing listens on: the connection is refused at once
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    assert setup_models.main([]) == 1  # the README's first command
+    assert time.monotonic() - start < 10
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "cannot download from the Hugging Face hub" in err
+    assert "python setup_models.py --from DIR" in err and "python setup_models.py --tiny" in err
+    assert not (home / "models" / registry.LOCK_NAME).exists()
 
 
 def test_studio_refuses_to_start_without_models_and_says_the_fix(home):
