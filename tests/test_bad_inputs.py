@@ -415,7 +415,7 @@ def raw_call(url: str, api: str, data: list) -> tuple[int, str]:
 
 # A hand-built file input on each endpoint that takes files: /<api>, its inputs around the file.
 NOT_UPLOADED = {"cast_upload": lambda f: [f, "Ghost", "", "english"], "convert_rvc": lambda f: [f, *RVC],
-                "rvc_upload": lambda f: [[f], "Ghost", False], "dataset_prepare": lambda f: [[f], "Ghost", False]}
+                "rvc_upload": lambda f: [[f], "Ghost", False], "dataset_prepare": lambda f: [[f], "Ghost", False, False]}
 
 
 def test_a_file_that_was_not_uploaded_is_refused_without_server_paths(studio_with_a_library, capfd):

@@ -9,20 +9,12 @@ import requests
 import soundfile as sf
 
 from compare import assert_close
+from test_train_e2e import SENTENCES
 from studio import separation
 from studio.service import Studio
 from studio.settings import load_settings
 
-LINES = [
-    "The lighthouse keeper climbed the spiral stairs every evening before the sun went down.",
-    "He trimmed the wick, polished the great lens, and watched the ships pass along the rocky coast.",
-    "On stormy nights the waves crashed against the tower and the wind howled through the shutters.",
-    "Sailors far out at sea looked for his light and knew that the harbour was close at hand.",
-    "In the morning he wrote the weather in his logbook and counted the gulls on the breakwater.",
-    "His daughter brought bread and letters from the village every Sunday in a small blue boat.",
-    "They talked about the fishing fleet, the price of coal, and the new steamer from the north.",
-    "When winter came the keeper stacked driftwood by the stove and mended the old nets by lamplight.",
-]
+LINES = SENTENCES[:8]   # the training test's read-aloud text
 
 
 @pytest.fixture(autouse=True)

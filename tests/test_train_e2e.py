@@ -117,7 +117,9 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     assert folder.parent == studio.settings.home / "training" and "Keeper" not in folder.name
 
     # One epoch of a few steps: each CPU step costs seconds. Stop after the first, resume, finish the epoch.
-    status = client.predict("Keeper", 1, 8, "40k", True, 1, api_name="/train_start")
+    # batch 1: an epoch is one step a clip (20 or more), so the run is still training when step 1 is seen and
+    # /train_stop finds it running (at batch 8 an epoch is 3 steps and can end before the next status poll)
+    status = client.predict("Keeper", 1, 1, "40k", True, 1, api_name="/train_start")
     assert status["state"] in ("starting", "training") and status["epochs"] == 1
     with pytest.raises(Exception, match="'Keeper' is already training; watch it or stop it"):
         client.predict("Keeper", 1, 8, "40k", True, 1, api_name="/train_start")

@@ -36,6 +36,16 @@ def _on_meta(build):
         return build()
 
 
+def _zeroed(net: torch.nn.Module) -> torch.nn.Module:
+    """A meta-built network made real with zero weights: `to_empty` leaves whatever memory held, NaN included,
+    which a loader rightly refuses as a broken model."""
+    net = net.to_empty(device="cpu")
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            tensor.zero_()
+    return net
+
+
 @functools.lru_cache(maxsize=None)
 def _meta_synthesizer(version: str, sr: str, f0: bool) -> Synthesizer:
     return _on_meta(lambda: Synthesizer(release_config(version, sr), version, f0))
@@ -133,7 +143,7 @@ def test_shared_format_matches_manifest(manifest):
 def test_saved_file_read_back_raw_matches_manifest(name, tmp_path, shared_dir):
     manifest = json.loads((shared_dir / "manifests" / "rvc" / f"{name}.json").read_text())
     version, sr, f0 = _variant(manifest)
-    net = _on_meta(lambda: Synthesizer(release_config(version, sr), version, f0)).to_empty(device="cpu")
+    net = _zeroed(_on_meta(lambda: Synthesizer(release_config(version, sr), version, f0)))
     save_model(tmp_path / "voice.pth", net, info="20epoch")
     raw = torch.load(tmp_path / "voice.pth", weights_only=True)
     assert list(raw) == ["weight", "config", "info", "sr", "f0", "version"]
@@ -187,7 +197,7 @@ def test_training_checkpoint_round_trip_resumes_optimizer(path, tmp_path):
 def test_extract_model_from_generator_checkpoint(tmp_path, shared_dir):
     manifest = json.loads((shared_dir / "manifests" / "rvc" / "v2_32k_nof0.json").read_text())
     config = release_config("v2", "32k")
-    net = _on_meta(lambda: Synthesizer(config, "v2", False)).to_empty(device="cpu")
+    net = _zeroed(_on_meta(lambda: Synthesizer(config, "v2", False)))
     torch.save({"model": net.state_dict(), "iteration": 5, "optimizer": {}, "learning_rate": 1e-4},
                tmp_path / "G_2333333.pth")
     with pytest.raises(ModelFileError, match="weights do not match.*missing"):
@@ -225,7 +235,7 @@ def test_a_format_the_weights_do_not_tell_is_refused_not_guessed(shared_dir):
 
 def test_extract_model_reads_the_format_when_not_given(tmp_path, shared_dir):
     manifest = json.loads((shared_dir / "manifests" / "rvc" / "v1_48k_f0.json").read_text())
-    net = _on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", True)).to_empty(device="cpu")
+    net = _zeroed(_on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", True)))
     torch.save({"model": net.state_dict(), "iteration": 5, "optimizer": {}, "learning_rate": 1e-4},
                tmp_path / "G_5.pth")
     model = extract_model(tmp_path / "G_5.pth", tmp_path / "voice.pth")
@@ -234,7 +244,7 @@ def test_extract_model_reads_the_format_when_not_given(tmp_path, shared_dir):
         manifest["inference_pth"]["top_level"]["config"]
 
     # the one pair no key shape tells apart (v1 without pitch at 32k and 48k): a wrong given rate is refused
-    net = _on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", False)).to_empty(device="cpu")
+    net = _zeroed(_on_meta(lambda: Synthesizer(release_config("v1", "48k"), "v1", False)))
     torch.save({"model": net.state_dict()}, tmp_path / "G_6.pth")
     with pytest.raises(ModelFileError, match="G_6.pth: the weights are not a v1 model at 32k"):
         extract_model(tmp_path / "G_6.pth", tmp_path / "wrong.pth", sr="32k", f0=0, version="v1")
