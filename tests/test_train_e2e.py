@@ -1,6 +1,8 @@
 """Train tab through gradio_client on tiny models: espeak speech -> dataset -> train, stop, resume -> export."""
 import json
+import os
 import re
+import signal
 import zipfile
 from pathlib import Path
 
@@ -121,11 +123,18 @@ def test_dataset_train_stop_resume_export_and_convert(served, speech, shared_dir
     # /train_stop finds it running (at batch 8 an epoch is 3 steps and can end before the next status poll)
     status = client.predict("Keeper", 1, 1, "40k", True, 1, api_name="/train_start")
     assert status["state"] in ("starting", "training") and status["epochs"] == 1
-    with pytest.raises(Exception, match="'Keeper' is already training; watch it or stop it"):
-        client.predict("Keeper", 1, 8, "40k", True, 1, api_name="/train_start")
-    client.predict([handle_file(str(p)) for p in speech], "Second", api_name="/dataset_prepare")  # meanwhile
-    with pytest.raises(Exception, match="'Keeper' is already training on cpu: two trainings at once"):
-        client.predict("Second", 1, 8, "40k", True, 1, api_name="/train_start")  # refused, not queued
+    # Held (SIGSTOP) while the refusals below are checked: a dataset preparation can outlast a whole epoch, and
+    # the trainer is still importing torch when /train_start returns, so it cannot have finished yet.
+    trainer = studio.training._pid(studio.training.get("Keeper"))
+    os.killpg(trainer, signal.SIGSTOP)
+    try:
+        with pytest.raises(Exception, match="'Keeper' is already training; watch it or stop it"):
+            client.predict("Keeper", 1, 8, "40k", True, 1, api_name="/train_start")
+        client.predict([handle_file(str(p)) for p in speech], "Second", api_name="/dataset_prepare")  # meanwhile
+        with pytest.raises(Exception, match="'Keeper' is already training on cpu: two trainings at once"):
+            client.predict("Second", 1, 8, "40k", True, 1, api_name="/train_start")  # refused, not queued
+    finally:
+        os.killpg(trainer, signal.SIGCONT)
     assert studio.training.status("Second")["state"] == "ready"
     [*_, (status, _)] = stream_until(client, "Keeper", lambda s: s["step"] >= 1)
     assert status["state"] == "training" and status["seconds_per_step"] > 0
